@@ -1,0 +1,155 @@
+"""The MRR report: movements summed per period and segment, with MRR and customer
+counts at each period's start and end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from revaxis import _periods
+from revaxis._engine import MOVEMENTS
+
+MRR_COLUMNS = [
+    "mrr_start",
+    "new",
+    "expansion",
+    "contraction",
+    "churn",
+    "reactivation",
+    "transfer_in",
+    "transfer_out",
+    "fx",
+    "mrr_end",
+    "customers_start",
+    "customers_end",
+    "new_customers",
+    "churned_customers",
+    "reactivated_customers",
+]
+
+_TRUNCATE = {"month": "M", "quarter": "Q", "year": "Y"}
+
+
+def _net(t: ir.Table) -> ir.IntegerValue:
+    return (
+        t.new
+        + t.reactivation
+        + t.expansion
+        - t.contraction
+        - t.churn
+        + t.transfer_in
+        - t.transfer_out
+        + t.fx
+    )
+
+
+def period_table(
+    movements: ir.Table,
+    states: ir.Table,
+    axes: Sequence[str],
+    interval: _periods.Interval,
+    periods: list[dt.date],
+) -> ir.Table:
+    """One row per period (start day `period`) and segment from the first period
+    with a movement to the last of `periods`, amounts in cents."""
+    unit = _TRUNCATE[interval]
+    mv = movements.mutate(period=movements.day.truncate(unit))
+    keys = [*axes, "period"]
+    sums = mv.group_by(keys).aggregate(
+        **{name: mv[name].sum() for name in MOVEMENTS},
+        count_change=mv.count_change.sum(),
+        new_customers=mv.customer_id.nunique(where=(mv.kind == "new") & (mv.new != 0)),
+        reactivated_customers=mv.customer_id.nunique(
+            where=(mv.kind == "reactivation") & (mv.reactivation != 0)
+        ),
+    )
+
+    # Churned customers: paying at the period's start, not at its end, counted
+    # in the segments they left on the day they stopped paying.
+    st = states.mutate(period=states.day.truncate(unit))
+    per_customer = st.group_by(["customer_id", "period"]).aggregate(
+        first_m0=st.m0_cents.argmin(st.day),
+        last_m1=st.m1_cents.argmax(st.day),
+        last_day=st.day.max(),
+    )
+    churned = per_customer.filter(
+        (per_customer.first_m0 > 0) & (per_customer.last_m1 == 0)
+    ).select(c_customer="customer_id", c_day="last_day")
+    left = mv.join(
+        churned, [mv.customer_id == churned.c_customer, mv.day == churned.c_day]
+    )
+    left = left.filter(left.v0_cents > 0)
+    churn_counts = left.group_by(keys).aggregate(
+        churned_customers=left.customer_id.nunique()
+    )
+
+    first = movements.day.min().execute()
+    if first is None or pd.isna(first):
+        return None  # type: ignore[return-value]
+    first_start = _periods.period_start(pd.Timestamp(first).date(), interval)
+    spine_days = _periods.period_starts(first_start, periods[-1], interval)
+    spine = ibis.memtable(pd.DataFrame({"period": pd.to_datetime(spine_days)})).mutate(
+        period=ibis._.period.cast("date")
+    )
+    if axes:
+        segments = mv.select(*axes).distinct()
+        grid = segments.cross_join(spine)
+    else:
+        grid = spine
+    grid = grid.left_join(sums, [grid[k] == sums[k] for k in keys]).drop(
+        *[f"{k}_right" for k in keys]
+    )
+    grid = grid.left_join(churn_counts, [grid[k] == churn_counts[k] for k in keys]).drop(
+        *[f"{k}_right" for k in keys]
+    )
+    fill = {name: 0 for name in [*MOVEMENTS, "count_change", "new_customers",
+                                 "reactivated_customers", "churned_customers"]}
+    grid = grid.fill_null(fill)
+    running = ibis.cumulative_window(group_by=list(axes) or None, order_by="period")
+    net = _net(grid)
+    grid = grid.mutate(
+        mrr_end=net.sum().over(running),
+        customers_end=grid.count_change.sum().over(running),
+        net=net,
+    )
+    grid = grid.mutate(
+        mrr_start=grid.mrr_end - grid.net,
+        customers_start=grid.customers_end - grid.count_change,
+    )
+    return grid.select(*axes, "period", *MRR_COLUMNS)
+
+
+def to_frame(
+    table: ir.Table | None,
+    axes: Sequence[str],
+    axis_keys: Sequence[str],
+    interval: _periods.Interval,
+    periods: list[dt.date],
+) -> pd.DataFrame:
+    """Execute the period table for the requested periods and shape the output:
+    labels, axis columns named by key, amounts in currency units."""
+    columns = ["period", *axis_keys, *MRR_COLUMNS]
+    if table is None:
+        return pd.DataFrame(columns=columns)
+    first, last = periods[0], periods[-1]
+    table = table.filter((table.period >= first) & (table.period <= last))
+    frame = table.execute()
+    frame = frame.rename(columns=dict(zip(axes, axis_keys, strict=True)))
+    amounts = [c for c in MRR_COLUMNS if not c.endswith("customers") and
+               not c.startswith("customers")]
+    counts = [c for c in MRR_COLUMNS if c not in amounts]
+    activity = frame[MRR_COLUMNS].abs().sum(axis=1) > 0
+    frame = frame[activity].copy()
+    frame["period"] = [
+        _periods.label(pd.Timestamp(day).date(), interval) for day in frame["period"]
+    ]
+    for name in amounts:
+        frame[name] = frame[name].astype("int64") / 100
+    for name in counts:
+        frame[name] = frame[name].astype("int64")
+    frame = frame.sort_values(["period", *axis_keys], kind="stable")
+    return frame[columns].reset_index(drop=True)

@@ -1,0 +1,149 @@
+"""DuckDB storage of a workspace: the only module that speaks DuckDB directly.
+
+Metric code reads the tables through Ibis; this module creates them, migrates
+them and writes imports in one transaction each.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from revaxis._errors import WorkspaceError
+from revaxis._schema import SCHEMA_VERSION, TABLES
+
+log = logging.getLogger(__name__)
+
+_SYSTEM_TABLES = {
+    "revaxis_meta": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
+    "settings": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
+    "import_log": {
+        "imported_at": "TIMESTAMP",
+        "source": "VARCHAR",
+        "format": "VARCHAR",
+        "rows_read": "BIGINT",
+        "rows_imported": "BIGINT",
+        "rows_rejected": "BIGINT",
+    },
+}
+
+
+def _create_sql(name: str, columns: dict[str, str], key: tuple[str, ...] = ()) -> str:
+    cols = ", ".join(f'"{col}" {typ}' for col, typ in columns.items())
+    pk = ", PRIMARY KEY (" + ", ".join(f'"{k}"' for k in key) + ")" if key else ""
+    return f'CREATE TABLE IF NOT EXISTS "{name}" ({cols}{pk})'
+
+
+def open_workspace(path: Path) -> ibis.BaseBackend:
+    """Open (creating when absent) the DuckDB file at `path` and migrate its schema."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = ibis.duckdb.connect(str(path))
+    except Exception as exc:  # duckdb raises IOException, ibis wraps some
+        raise WorkspaceError(
+            f"Cannot open workspace {path}: {exc}. Check the path, or close the other "
+            "process that holds the file."
+        ) from exc
+    raw = con.con
+    for name, columns in _SYSTEM_TABLES.items():
+        raw.execute(_create_sql(name, columns))
+    row = raw.execute(
+        "SELECT value FROM revaxis_meta WHERE key = 'schema_version'"
+    ).fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"Workspace {path} has schema version {version}, newer than this revaxis "
+            f"({SCHEMA_VERSION}). Upgrade revaxis to open it."
+        )
+    if version < SCHEMA_VERSION:
+        _migrate(raw, version)
+    return con
+
+
+def _migrate(raw: object, version: int) -> None:
+    # Version 0 is an empty file; version 1 is the first schema. Later versions
+    # add their steps here, each one guarded by the version it upgrades from.
+    log.info("migrating workspace schema from version %d to %d", version, SCHEMA_VERSION)
+    for spec in TABLES.values():
+        raw.execute(_create_sql(spec.name, spec.columns, spec.key))  # type: ignore[attr-defined]
+    raw.execute(  # type: ignore[attr-defined]
+        "INSERT OR REPLACE INTO revaxis_meta VALUES ('schema_version', ?)",
+        [str(SCHEMA_VERSION)],
+    )
+
+
+def read_settings(con: ibis.BaseBackend) -> dict[str, str]:
+    rows = con.con.execute("SELECT key, value FROM settings").fetchall()
+    return {key: value for key, value in rows}
+
+
+def write_setting(con: ibis.BaseBackend, key: str, value: str | None) -> None:
+    if value is None:
+        con.con.execute("DELETE FROM settings WHERE key = ?", [key])
+    else:
+        con.con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+
+
+def upsert_tables(
+    con: ibis.BaseBackend,
+    frames: dict[str, pd.DataFrame],
+    log_row: dict[str, object] | None = None,
+) -> dict[str, int]:
+    """Write canonical frames in one transaction: rows replace stored rows with the
+    same key. Returns the number of rows that were new or different per table."""
+    raw = con.con
+    changed: dict[str, int] = {}
+    raw.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in frames.items():
+            spec = TABLES[name]
+            if frame.empty:
+                changed[name] = 0
+                continue
+            columns = list(spec.columns)
+            staged = frame[columns]
+            raw.register("_revaxis_staged", staged)
+            select = ", ".join(
+                f'CAST("{c}" AS {spec.columns[c]}) AS "{c}"' for c in columns
+            )
+            raw.execute(
+                f"CREATE OR REPLACE TEMP TABLE _revaxis_stage AS "
+                f"SELECT {select} FROM _revaxis_staged"
+            )
+            raw.unregister("_revaxis_staged")
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            diff = raw.execute(
+                f"SELECT count(*) FROM (SELECT {quoted} FROM _revaxis_stage "
+                f'EXCEPT SELECT {quoted} FROM "{name}")'
+            ).fetchone()
+            changed[name] = int(diff[0]) if diff else 0
+            raw.execute(f'INSERT OR REPLACE INTO "{name}" SELECT * FROM _revaxis_stage')
+            raw.execute("DROP TABLE _revaxis_stage")
+        if log_row is not None:
+            raw.execute(
+                "INSERT INTO import_log VALUES (current_timestamp, ?, ?, ?, ?, ?)",
+                [
+                    log_row["source"],
+                    log_row["format"],
+                    log_row["rows_read"],
+                    log_row["rows_imported"],
+                    log_row["rows_rejected"],
+                ],
+            )
+        raw.execute("COMMIT")
+    except Exception:
+        raw.execute("ROLLBACK")
+        raise
+    return changed
+
+
+def table_counts(con: ibis.BaseBackend) -> dict[str, int]:
+    out = {}
+    for name in TABLES:
+        row = con.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        out[name] = int(row[0]) if row else 0
+    return out

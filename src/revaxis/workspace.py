@@ -1,0 +1,422 @@
+"""The Workspace: one DuckDB file with the canonical tables and settings, and the
+Python API over the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+from dateutil.relativedelta import relativedelta
+
+from revaxis import _axes, _engine, _fx, _periods, _report, _storage
+from revaxis._errors import ImportRejected, InputError, Problem
+from revaxis._schema import IMPORT_ORDER, TABLES
+from revaxis._validate import LINE, check_frame
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "revaxis.duckdb"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A workspace setting: its default, a parser that validates a text value, and
+    what it sets."""
+
+    default: str | None
+    parse: type
+    help: str
+
+
+def _currency(text: str) -> str:
+    code = text.strip().upper()
+    from revaxis._validate import known_currency_codes
+
+    if code not in known_currency_codes():
+        raise InputError(f"Unknown currency {text!r}: use an ISO 4217 code such as USD.")
+    return code
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"Invalid number of days {text!r}: write a whole number.") from None
+    if value < 0:
+        raise InputError(f"Invalid number of days {text!r}: it cannot be negative.")
+    return value
+
+
+def _refunds(text: str) -> str:
+    if text not in ("ignore", "remove"):
+        raise InputError(f"Invalid refunds setting {text!r}: use ignore or remove.")
+    return text
+
+
+SETTINGS: dict[str, Setting] = {
+    "currency": Setting("USD", _currency, "reporting currency, an ISO 4217 code"),
+    "grace_days": Setting(
+        "0", _non_negative_int,
+        "days of renewal gap bridged without churn and reactivation",
+    ),
+    "delinquency_days": Setting(
+        None, _non_negative_int,
+        "days after its invoice date after which an unpaid (open or uncollectible) "
+        "line stops counting; empty means unpaid lines always count",
+    ),
+    "refunds": Setting(
+        "ignore", _refunds,
+        "ignore: refunded lines count like paid ones; remove: they contribute nothing",
+    ),
+}
+
+
+@dataclass
+class ImportReport:
+    """Result of an import: rows read, imported and rejected per table."""
+
+    source: str
+    rows_read: int = 0
+    rows_imported: int = 0
+    rows_rejected: int = 0
+    rows_changed: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        changed = sum(self.rows_changed.values())
+        return (
+            f"{self.source}: {self.rows_read} rows read, {self.rows_imported} imported "
+            f"({changed} new or changed), {self.rows_rejected} rejected"
+        )
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("REVAXIS_DB", DEFAULT_DB))
+
+
+class Workspace:
+    """A revaxis workspace stored in one DuckDB file (created when absent)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self.con = _storage.open_workspace(self.path)
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Settings -----------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, str | None]:
+        stored = _storage.read_settings(self.con)
+        return {key: stored.get(key, spec.default) for key, spec in SETTINGS.items()}
+
+    def set_setting(self, key: str, value: object) -> None:
+        """Validate and store a setting; None restores its default."""
+        if key not in SETTINGS:
+            raise InputError(
+                f"Unknown setting {key!r}. Settings: {', '.join(SETTINGS)}."
+            )
+        if value is None or value == "":
+            _storage.write_setting(self.con, key, None)
+            return
+        parsed = SETTINGS[key].parse(str(value))
+        _storage.write_setting(self.con, key, str(parsed))
+
+    def report_currency(self, currency: str | None = None) -> str:
+        chosen = currency or os.environ.get("REVAXIS_CURRENCY") or self.settings["currency"]
+        return _currency(str(chosen))
+
+    # Import -------------------------------------------------------------------
+
+    def load(
+        self,
+        tables: dict[str, pd.DataFrame],
+        *,
+        source: str = "data",
+        format: str = "frames",
+        files: dict[str, str] | None = None,
+        base_currency: str | None = None,
+    ) -> ImportReport:
+        """Validate canonical tables and write them in one transaction.
+
+        Rows replace stored rows with the same id, so loading the same data twice
+        changes nothing. Any invalid row rejects the whole import with every
+        problem listed (ImportRejected) and leaves the workspace unchanged.
+        `files` names the source file of each table for the problem messages.
+        """
+        unknown = set(tables) - set(IMPORT_ORDER)
+        if unknown:
+            raise InputError(
+                f"Unknown table(s) {', '.join(sorted(unknown))}: expected "
+                f"{', '.join(IMPORT_ORDER)}."
+            )
+        report = ImportReport(source)
+        problems: list[Problem] = []
+        clean: dict[str, pd.DataFrame] = {}
+        metadata: list[pd.DataFrame] = []
+        for name in IMPORT_ORDER:
+            if name not in tables:
+                continue
+            frame = tables[name]
+            report.rows_read += len(frame)
+            file = (files or {}).get(name, f"{name}.csv")
+            if name == "fx_rates" and "base" not in frame.columns:
+                frame = frame.assign(base=base_currency or self.report_currency())
+            good, meta, found = check_frame(name, frame, file)
+            problems.extend(found)
+            clean[name] = good
+            if not meta.empty:
+                metadata.append(meta)
+        if "invoice_lines" in clean:
+            problems.extend(self._fill_service_periods(clean, files or {}))
+        if problems:
+            raise ImportRejected(problems, report.rows_read)
+        frames = {name: frame.drop(columns=[LINE]) for name, frame in clean.items()}
+        if metadata:
+            frames["metadata"] = pd.concat(metadata, ignore_index=True)
+        report.rows_imported = sum(len(f) for n, f in frames.items() if n != "metadata")
+        report.rows_changed = _storage.upsert_tables(
+            self.con,
+            frames,
+            {
+                "source": source,
+                "format": format,
+                "rows_read": report.rows_read,
+                "rows_imported": report.rows_imported,
+                "rows_rejected": 0,
+            },
+        )
+        log.info("%s", report.summary())
+        return report
+
+    def _fill_service_periods(
+        self, clean: dict[str, pd.DataFrame], files: dict[str, str]
+    ) -> list[Problem]:
+        """Give a recurring line without a service period its plan's interval from
+        its invoice date."""
+        lines = clean["invoice_lines"]
+        need = (
+            lines["service_period_start"].isna()
+            & lines["kind"].isin(["subscription", "usage"])
+        )
+        if not need.any():
+            return []
+        plans = self.table("plans").execute()
+        if "plans" in clean:
+            plans = pd.concat([plans, clean["plans"].drop(columns=[LINE])])
+        plans = plans.drop_duplicates("plan_id", keep="last").set_index("plan_id")
+        problems = []
+        file = files.get("invoice_lines", "invoice_lines.csv")
+        for idx in lines[need].index:
+            plan_id = lines.at[idx, "plan_id"]
+            day = lines.at[idx, "invoice_date"]
+            if plan_id is None or pd.isna(plan_id) or plan_id not in plans.index:
+                problems.append(Problem(
+                    file, int(lines.at[idx, LINE]), "service_period_start", None,
+                    "a recurring line without a service period needs a plan_id of a "
+                    "known plan, whose interval then applies from the invoice date",
+                ))
+                continue
+            if day is None or pd.isna(day):
+                problems.append(Problem(
+                    file, int(lines.at[idx, LINE]), "invoice_date", None,
+                    "a recurring line without a service period needs an invoice_date",
+                ))
+                continue
+            unit = plans.at[plan_id, "interval_unit"]
+            count = int(plans.at[plan_id, "interval_count"] or 1)
+            step = {
+                "day": relativedelta(days=count),
+                "week": relativedelta(weeks=count),
+                "month": relativedelta(months=count),
+                "year": relativedelta(years=count),
+            }[unit]
+            lines.at[idx, "service_period_start"] = day
+            lines.at[idx, "service_period_end"] = day + step
+        return problems
+
+    # Tables -------------------------------------------------------------------
+
+    def table(self, name: str) -> ir.Table:
+        if name not in TABLES:
+            raise InputError(f"Unknown table {name!r}: expected {', '.join(TABLES)}.")
+        return self.con.table(name)
+
+    def counts(self) -> dict[str, int]:
+        return _storage.table_counts(self.con)
+
+    # Engine -------------------------------------------------------------------
+
+    def axes_registry(self) -> dict[str, _axes.Axis]:
+        return dict(_axes.NATIVE_AXES)
+
+    def _engine_settings(self, as_of: dt.date | None) -> _engine.EngineSettings:
+        s = self.settings
+        return _engine.EngineSettings(
+            grace_days=int(s["grace_days"] or 0),
+            delinquency_days=(
+                int(s["delinquency_days"]) if s["delinquency_days"] else None
+            ),
+            refunds=s["refunds"] or "ignore",
+            as_of=as_of or dt.date.today(),
+        )
+
+    def _rates(self, currency: str) -> ir.Table:
+        lines = self.table("invoice_lines")
+        recurring = lines.filter(lines.kind.isin(["subscription", "usage"]))
+        spans = recurring.group_by("currency").aggregate(
+            first=recurring.service_period_start.min(),
+            last=recurring.service_period_start.max(),
+        ).execute()
+        if spans.empty:
+            frame = pd.DataFrame({"day": [], "currency": [], "rate": []})
+        else:
+            frame = _fx.daily_rates(
+                set(spans["currency"]),
+                currency,
+                pd.Timestamp(spans["first"].min()).date(),
+                pd.Timestamp(spans["last"].max()).date(),
+                self.table("fx_rates").execute(),
+            )
+        frame = frame.astype({"currency": "string", "rate": "float64"})
+        frame["day"] = pd.to_datetime(frame["day"])
+        return ibis.memtable(frame).mutate(day=ibis._.day.cast("date"))
+
+    def _pipeline(
+        self, by: Sequence[str], currency: str, as_of: dt.date | None
+    ) -> tuple[ir.Table, ir.Table, list[str]]:
+        """Build (and cache) the movements by segment and the customer states."""
+        settings = self._engine_settings(as_of)
+        axes = _axes.resolve(list(by), self.axes_registry())
+        lm = _engine.line_mrr(
+            self.table("invoice_lines"),
+            self.table("subscriptions"),
+            self._rates(currency),
+            settings,
+        ).cache()
+        missing = lm.filter(lm.rate.isnull()).select(
+            "currency", day=lm.service_period_start
+        ).distinct().limit(20).execute()
+        if not missing.empty:
+            raise _fx.missing_rate_error(
+                [(r.currency, pd.Timestamp(r.day).date()) for r in missing.itertuples()],
+                currency,
+            )
+        base_ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
+        states = _engine.customer_states(base_ev).cache()
+        acquisition = states.filter(states.kind == "new").group_by("customer_id").aggregate(
+            acquired_on=ibis._.day.min()
+        )
+        ctx = _axes.AxisContext(
+            customers=self.table("customers"),
+            plans=self.table("plans"),
+            products=self.table("products"),
+            acquisition=acquisition,
+        )
+        lines = _axes.add_line_axes(lm, axes, ctx)
+        lines = _axes.add_customer_axes(lines, axes, ctx)
+        columns = [_axes.column_name(a.key) for a in axes]
+        if columns:
+            ev = _engine.bridge_grace_gaps(
+                _engine.events(lines, columns), settings.grace_days
+            ).cache()
+        else:
+            ev = base_ev.cache()
+        cur_fx = _engine.currency_fx(ev, states)
+        movements = _engine.segment_movements(ev, states, cur_fx, columns).cache()
+        return movements, states, columns
+
+    def _default_range(
+        self, interval: _periods.Interval, start: str | None, end: str | None,
+        states: ir.Table,
+    ) -> list[dt.date] | None:
+        if start is not None:
+            first = _periods.parse_label(start, interval)
+        else:
+            paying = states.filter(states.m1_cents > 0).day.min().execute()
+            if paying is None or pd.isna(paying):
+                return None
+            first = _periods.period_start(pd.Timestamp(paying).date(), interval)
+        if end is not None:
+            last = _periods.parse_label(end, interval)
+        else:
+            latest = self.table("invoice_lines").invoice_date.max().execute()
+            if latest is None or pd.isna(latest):
+                return None
+            last_day = min(pd.Timestamp(latest).date(), dt.date.today())
+            last = _periods.period_start(last_day, interval)
+        if last < first:
+            raise InputError(
+                f"The period range is empty: --from {_periods.label(first, interval)} "
+                f"is after --to {_periods.label(last, interval)}."
+            )
+        return _periods.period_starts(first, last, interval)
+
+    def movements(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """One row per customer, segment and day with a movement: customer_id,
+        date, one column per axis, and the movement amounts (churn and
+        contraction as positive numbers) in the reporting currency."""
+        keys = _split(by)
+        movements, _, columns = self._pipeline(keys, self.report_currency(currency), as_of)
+        names = list(_engine.MOVEMENTS)
+        nonzero = ibis.or_(*[movements[n] != 0 for n in names])
+        frame = movements.filter(nonzero).execute()
+        frame = frame.rename(columns={"day": "date", **dict(zip(columns, keys, strict=True))})
+        for name in names:
+            frame[name] = frame[name].astype("int64") / 100
+        frame["date"] = pd.to_datetime(frame["date"]).dt.date
+        frame = frame.sort_values(["customer_id", "date", *keys], kind="stable")
+        return frame[["customer_id", "date", *keys, *names]].reset_index(drop=True)
+
+    def mrr(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        interval: str = "month",
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """The MRR bridge: one row per period (and segment) with the columns period,
+        one per axis, mrr_start, new, expansion, contraction, churn, reactivation,
+        transfer_in, transfer_out, fx, mrr_end, customers_start, customers_end,
+        new_customers, churned_customers, reactivated_customers."""
+        keys = _split(by)
+        period_interval = _periods.check_interval(interval)
+        movements, states, columns = self._pipeline(
+            keys, self.report_currency(currency), as_of
+        )
+        periods = self._default_range(period_interval, start, end, states)
+        if periods is None:
+            return _report.to_frame(None, columns, keys, period_interval, [])
+        table = _report.period_table(movements, states, columns, period_interval, periods)
+        return _report.to_frame(table, columns, keys, period_interval, periods)
+
+
+def _split(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [k.strip() for k in by.split(",") if k.strip()]
+    return list(by)
