@@ -17,6 +17,9 @@ class TableSpec:
     key: tuple[str, ...]
     required: tuple[str, ...]
     metadata_entity: str | None = None
+    # Required columns whose value may be empty in some rows (the table's rules
+    # say when).
+    may_be_empty: tuple[str, ...] = ()
     defaults: dict[str, object] = field(default_factory=dict)
 
 
@@ -106,6 +109,7 @@ TABLES: dict[str, TableSpec] = {
                 "service_period_start",
                 "service_period_end",
             ),
+            may_be_empty=("service_period_start", "service_period_end"),
             defaults={
                 "kind": "subscription",
                 "status": "paid",

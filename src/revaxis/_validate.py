@@ -113,6 +113,8 @@ def check_frame(
         if column in spec.defaults:
             out[column] = out[column].where(out[column].notna(), spec.defaults[column])
     for column in spec.required:
+        if column in spec.may_be_empty:
+            continue
         checker.report(
             _blank(frame[column]) & ~checker.bad,
             column,

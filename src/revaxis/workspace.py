@@ -215,9 +215,14 @@ class Workspace:
         )
         if not need.any():
             return []
-        plans = self.table("plans").execute()
-        if "plans" in clean:
-            plans = pd.concat([plans, clean["plans"].drop(columns=[LINE])])
+        stored = self.table("plans").execute()
+        batch = clean["plans"].drop(columns=[LINE]) if "plans" in clean else None
+        if batch is None or batch.empty:
+            plans = stored
+        elif stored.empty:
+            plans = batch
+        else:
+            plans = pd.concat([stored, batch])
         plans = plans.drop_duplicates("plan_id", keep="last").set_index("plan_id")
         problems = []
         file = files.get("invoice_lines", "invoice_lines.csv")
@@ -388,6 +393,23 @@ class Workspace:
         frame = frame.sort_values(["customer_id", "date", *keys], kind="stable")
         return frame[["customer_id", "date", *keys, *names]].reset_index(drop=True)
 
+    def axes(
+        self, *, currency: str | None = None, as_of: dt.date | None = None
+    ) -> pd.DataFrame:
+        """One row per axis: key, label, level, source, number of values, and the
+        share of paying customers (`customers_coverage`) and of MRR
+        (`mrr_coverage`) with a value, at the end of the latest period."""
+        cur = self.report_currency(currency)
+        rows = []
+        for key, axis in self.axes_registry().items():
+            movements, states, columns = self._pipeline([key], cur, as_of)
+            periods = self._default_range("month", None, None, states)
+            end = _periods.next_start(periods[-1], "month") if periods else dt.date.max
+            rows.append(_coverage_row(axis, movements, columns[0], end))
+        columns_out = ["key", "label", "level", "source", "values",
+                       "customers_coverage", "mrr_coverage"]
+        return pd.DataFrame(rows, columns=columns_out)
+
     def mrr(
         self,
         by: str | Sequence[str] | None = None,
@@ -412,6 +434,36 @@ class Workspace:
             return _report.to_frame(None, columns, keys, period_interval, [])
         table = _report.period_table(movements, states, columns, period_interval, periods)
         return _report.to_frame(table, columns, keys, period_interval, periods)
+
+
+def _coverage_row(
+    axis: _axes.Axis, movements: ir.Table, column: str, end_exclusive: dt.date
+) -> dict[str, object]:
+    """Values and coverage of one axis at the end of the day before `end_exclusive`."""
+    values = movements.filter(movements[column] != _axes.NONE_LABEL)[column]
+    done = movements.filter(movements.day < end_exclusive)
+    last = done.group_by(["customer_id", column]).aggregate(
+        v=done.v1_cents.argmax(done.day)
+    )
+    paying = last.filter(last.v > 0).execute()
+    has_value = paying[paying[column] != _axes.NONE_LABEL]
+    customers = paying["customer_id"].nunique()
+    total_mrr = int(paying["v"].sum())
+    return {
+        "key": axis.key,
+        "label": axis.label,
+        "level": axis.level,
+        "source": axis.source,
+        "values": int(values.nunique().execute()),
+        "customers_coverage": (
+            round(has_value["customer_id"].nunique() / customers, 4)
+            if customers
+            else None
+        ),
+        "mrr_coverage": (
+            round(int(has_value["v"].sum()) / total_mrr, 4) if total_mrr else None
+        ),
+    }
 
 
 def _split(by: str | Sequence[str] | None) -> list[str]:

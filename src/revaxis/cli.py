@@ -1,0 +1,269 @@
+"""The `revaxis` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from revaxis._errors import ImportRejected, RevaxisError
+from revaxis.workspace import SETTINGS, Workspace, default_path
+
+app = typer.Typer(
+    help="Subscription revenue analytics: exact MRR movements, churn and retention "
+    "by analytical axes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+axes_app = typer.Typer(help="List the analytical axes of the workspace.", no_args_is_help=True)
+settings_app = typer.Typer(help="Show and change workspace settings.", no_args_is_help=True)
+app.add_typer(axes_app, name="axes")
+app.add_typer(settings_app, name="settings")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class IntervalOption(str, Enum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class ImportFormat(str, Enum):
+    csv = "csv"
+    periods = "periods"
+    mapped = "mapped"
+
+
+_state: dict[str, Path] = {}
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="Workspace file (DuckDB). Default: $REVAXIS_DB, else ./revaxis.duckdb.",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
+    ] = False,
+) -> None:
+    _state["db"] = db if db is not None else default_path()
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _workspace() -> Workspace:
+    return Workspace(_state.get("db", default_path()))
+
+
+def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
+    if fmt is OutputFormat.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    if fmt is OutputFormat.json:
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                cells.append(f"{value:,.2f}")
+            elif isinstance(value, int):
+                cells.append(f"{value:,}")
+            elif value is None or (not isinstance(value, str) and pd.isna(value)):
+                cells.append("")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    out.print(table)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    customers: Annotated[
+        int, typer.Option(min=1, help="Number of customers to generate.")
+    ] = 1000,
+    months: Annotated[
+        int, typer.Option(min=1, help="Months of history, ending this month.")
+    ] = 36,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
+) -> None:
+    """Write a realistic generated SaaS billing history into the workspace."""
+    from revaxis.demo import generate_demo
+
+    tables = generate_demo(customers=customers, months=months, seed=seed)
+    try:
+        with _workspace() as ws:
+            report = ws.load(tables, source=f"demo(seed={seed})", format="demo")
+    except RevaxisError as exc:
+        _fail(exc)
+    out.print(report.summary())
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="A folder (csv format) or a file.")],
+    format: Annotated[
+        ImportFormat | None,
+        typer.Option(
+            "--format",
+            help="csv: a folder of canonical CSV files (default for a folder); "
+            "periods: a subscription-periods CSV; mapped: any CSV or Excel export "
+            "read through --mapping.",
+        ),
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            help="TOML mapping file for --format mapped, or the name of a shipped "
+            "mapping such as 'displayr'."
+        ),
+    ] = None,
+) -> None:
+    """Import billing data into the workspace; a failed import changes nothing."""
+    try:
+        with _workspace() as ws:
+            report = ws.import_path(
+                path,
+                format=format.value if format else None,
+                mapping=mapping,
+                progress=sys.stderr.isatty(),
+            )
+    except ImportRejected as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(code=1) from None
+    except RevaxisError as exc:
+        _fail(exc)
+    out.print(report.summary())
+
+
+@app.command()
+def mrr(
+    by: Annotated[
+        str | None,
+        typer.Option(help="Axis key, or two separated by a comma (plan,country)."),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="First period (2024-03, 2024-Q1 or 2024). Default: the first "
+            "period with MRR.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            help="Last period. Default: the period of the latest invoice date, "
+            "never after today."
+        ),
+    ] = None,
+    interval: Annotated[
+        IntervalOption, typer.Option(help="Length of a period.")
+    ] = IntervalOption.month,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            help="Reporting currency (ISO 4217). Default: $REVAXIS_CURRENCY, else "
+            "the workspace setting (USD unless changed)."
+        ),
+    ] = None,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
+) -> None:
+    """MRR bridge per period: MRR at start and end, movements and customer counts.
+
+    Amounts are in the reporting currency, rounded to cents; churn and
+    contraction are positive numbers.
+    """
+    try:
+        with _workspace() as ws:
+            frame = ws.mrr(
+                by=by, start=from_, end=to, interval=interval.value, currency=currency
+            )
+            shown_currency = ws.report_currency(currency)
+    except RevaxisError as exc:
+        _fail(exc)
+    _print_frame(frame, format, f"MRR in {shown_currency}")
+
+
+@axes_app.command("list")
+def axes_list(
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
+) -> None:
+    """Axes with their level, source, number of values and coverage: the share of
+    paying customers and of MRR that have a value, at the end of the latest period."""
+    try:
+        with _workspace() as ws:
+            frame = ws.axes()
+    except RevaxisError as exc:
+        _fail(exc)
+    _print_frame(frame, format, "Axes")
+
+
+@settings_app.command("show")
+def settings_show() -> None:
+    """Print every setting with its value and what it sets."""
+    with _workspace() as ws:
+        values = ws.settings
+    frame = pd.DataFrame(
+        [
+            {"key": key, "value": values[key] or "", "meaning": spec.help}
+            for key, spec in SETTINGS.items()
+        ]
+    )
+    _print_frame(frame, OutputFormat.table, "Settings")
+
+
+@settings_app.command("set")
+def settings_set(
+    key: Annotated[str, typer.Argument(help=f"One of: {', '.join(SETTINGS)}.")],
+    value: Annotated[str, typer.Argument(help="New value; an empty string restores the default.")],
+) -> None:
+    """Change a workspace setting."""
+    try:
+        with _workspace() as ws:
+            ws.set_setting(key, value)
+            shown = ws.settings[key]
+    except RevaxisError as exc:
+        _fail(exc)
+    out.print(f"{key} = {shown}")
+
+
+def main() -> None:
+    app()
