@@ -336,6 +336,9 @@ def segment_movements(
     ).drop("st_customer", "st_day")
 
     # A customer who is not paying has value 0 in every segment.
+    # NOTE: only segments that change that day are floored; a segment left
+    # unchanged while credit lines pull the customer's total to zero or below
+    # keeps its value. Flooring those needs every segment's state on that day.
     paying0 = m.m0_cents > 0
     paying1 = m.m1_cents > 0
     m = m.mutate(

@@ -89,7 +89,8 @@ def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        table.add_column(column, justify="right" if numeric else "left")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    rows = []
     for row in frame.itertuples(index=False):
         cells = []
         for value in row:
@@ -101,8 +102,15 @@ def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
                 cells.append("")
             else:
                 cells.append(str(value))
+        rows.append(cells)
         table.add_row(*cells)
-    out.print(table)
+    # Wide enough for every cell, so that a narrow terminal or a pipe never
+    # truncates a number.
+    widths = [
+        max([len(str(column)), *(len(r[i]) for r in rows)])
+        for i, column in enumerate(frame.columns)
+    ]
+    Console(width=max(80, sum(widths) + 3 * len(widths) + 1)).print(table)
 
 
 def _fail(exc: Exception) -> None:

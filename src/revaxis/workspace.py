@@ -321,7 +321,11 @@ class Workspace:
                 [(r.currency, pd.Timestamp(r.day).date()) for r in missing.itertuples()],
                 currency,
             )
+        # Changes after the report day are scheduled, not yet happened: MRR is
+        # never projected past it.
+        report_day = settings.as_of or dt.date.today()
         base_ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
+        base_ev = base_ev.filter(base_ev.day <= report_day)
         states = _engine.customer_states(base_ev).cache()
         acquisition = states.filter(states.kind == "new").group_by("customer_id").aggregate(
             acquired_on=ibis._.day.min()
@@ -338,7 +342,8 @@ class Workspace:
         if columns:
             ev = _engine.bridge_grace_gaps(
                 _engine.events(lines, columns), settings.grace_days
-            ).cache()
+            )
+            ev = ev.filter(ev.day <= report_day).cache()
         else:
             ev = base_ev.cache()
         cur_fx = _engine.currency_fx(ev, states)
