@@ -107,9 +107,21 @@ class Workspace:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         self.con = _storage.open_workspace(self.path)
+        self._cached: list[ir.Table] = []
 
     def close(self) -> None:
+        self._release()
         self.con.disconnect()
+
+    def _cache(self, table: ir.Table) -> ir.Table:
+        """Materialise `table` as a temporary table until the current report ends."""
+        cached = table.cache()
+        self._cached.append(cached)
+        return cached
+
+    def _release(self) -> None:
+        while self._cached:
+            self._cached.pop().release()
 
     def __enter__(self) -> Workspace:
         return self
@@ -312,7 +324,8 @@ class Workspace:
             self.table("subscriptions"),
             self._rates(currency),
             settings,
-        ).cache()
+        )
+        lm = self._cache(lm)
         missing = lm.filter(lm.rate.isnull()).select(
             "currency", day=lm.service_period_start
         ).distinct().limit(20).execute()
@@ -326,7 +339,7 @@ class Workspace:
         report_day = settings.as_of or dt.date.today()
         base_ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
         base_ev = base_ev.filter(base_ev.day <= report_day)
-        states = _engine.customer_states(base_ev).cache()
+        states = self._cache(_engine.customer_states(base_ev))
         acquisition = states.filter(states.kind == "new").group_by("customer_id").aggregate(
             acquired_on=ibis._.day.min()
         )
@@ -343,11 +356,11 @@ class Workspace:
             ev = _engine.bridge_grace_gaps(
                 _engine.events(lines, columns), settings.grace_days
             )
-            ev = ev.filter(ev.day <= report_day).cache()
+            ev = self._cache(ev.filter(ev.day <= report_day))
         else:
-            ev = base_ev.cache()
+            ev = self._cache(base_ev)
         cur_fx = _engine.currency_fx(ev, states)
-        movements = _engine.segment_movements(ev, states, cur_fx, columns).cache()
+        movements = self._cache(_engine.segment_movements(ev, states, cur_fx, columns))
         return movements, states, columns
 
     def _default_range(
@@ -391,6 +404,7 @@ class Workspace:
         names = list(_engine.MOVEMENTS)
         nonzero = ibis.or_(*[movements[n] != 0 for n in names])
         frame = movements.filter(nonzero).execute()
+        self._release()
         frame = frame.rename(columns={"day": "date", **dict(zip(columns, keys, strict=True))})
         for name in names:
             frame[name] = frame[name].astype("int64") / 100
@@ -411,6 +425,7 @@ class Workspace:
             periods = self._default_range("month", None, None, states)
             end = _periods.next_start(periods[-1], "month") if periods else dt.date.max
             rows.append(_coverage_row(axis, movements, columns[0], end))
+            self._release()
         columns_out = ["key", "label", "level", "source", "values",
                        "customers_coverage", "mrr_coverage"]
         return pd.DataFrame(rows, columns=columns_out)
@@ -434,11 +449,16 @@ class Workspace:
         movements, states, columns = self._pipeline(
             keys, self.report_currency(currency), as_of
         )
-        periods = self._default_range(period_interval, start, end, states)
-        if periods is None:
-            return _report.to_frame(None, columns, keys, period_interval, [])
-        table = _report.period_table(movements, states, columns, period_interval, periods)
-        return _report.to_frame(table, columns, keys, period_interval, periods)
+        try:
+            periods = self._default_range(period_interval, start, end, states)
+            if periods is None:
+                return _report.to_frame(None, columns, keys, period_interval, [])
+            table = _report.period_table(
+                movements, states, columns, period_interval, periods
+            )
+            return _report.to_frame(table, columns, keys, period_interval, periods)
+        finally:
+            self._release()
 
 
 def _coverage_row(

@@ -1,0 +1,3 @@
+from revaxis.cli import main
+
+main()
