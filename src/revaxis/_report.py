@@ -153,3 +153,36 @@ def to_frame(
         frame[name] = frame[name].astype("int64")
     frame = frame.sort_values(["period", *axis_keys], kind="stable")
     return frame[columns].reset_index(drop=True)
+
+
+def customer_period_values(
+    movements: ir.Table,
+    axes: Sequence[str],
+    interval: _periods.Interval,
+    periods: list[dt.date],
+) -> ir.Table:
+    """One row per customer, segment and period in which the customer pays in the
+    segment at the period's end: `mrr_cents` at the end of the period's last day.
+
+    Built from runs of constant value between change days, so its size is the
+    number of paying customer-periods, never customers x all periods.
+    """
+    keys = ["customer_id", *axes]
+    following = ibis.window(group_by=keys, order_by="day")
+    runs = movements.select(*keys, "day", "v1_cents").mutate(
+        next_day=movements.day.lead().over(following)
+    )
+    runs = runs.filter(runs.v1_cents > 0)
+    ends = [_periods.next_start(p, interval) for p in periods]
+    spine = ibis.memtable(
+        pd.DataFrame({"p_start": pd.to_datetime(periods), "p_end": pd.to_datetime(ends)})
+    ).mutate(p_start=ibis._.p_start.cast("date"), p_end=ibis._.p_end.cast("date"))
+    # The run [day, next_day) covers the period's last day, p_end - 1.
+    joined = runs.join(
+        spine,
+        [
+            runs.day < spine.p_end,
+            runs.next_day.isnull() | (runs.next_day >= spine.p_end),
+        ],
+    )
+    return joined.select(*keys, period=joined.p_start, mrr_cents=joined.v1_cents)

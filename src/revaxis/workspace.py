@@ -430,6 +430,55 @@ class Workspace:
                        "customers_coverage", "mrr_coverage"]
         return pd.DataFrame(rows, columns=columns_out)
 
+    def customer_mrr(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        interval: str = "month",
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """One row per customer, segment and period in which the customer pays in
+        that segment at the period's end: customer_id, one column per axis,
+        period (label), acquired_on (day of the customer's new movement) and
+        mrr at the end of the period's last day."""
+        keys = _split(by)
+        period_interval = _periods.check_interval(interval)
+        movements, states, columns = self._pipeline(
+            keys, self.report_currency(currency), as_of
+        )
+        try:
+            periods = self._default_range(period_interval, start, end, states)
+            out_columns = ["customer_id", *keys, "period", "acquired_on", "mrr"]
+            if periods is None:
+                return pd.DataFrame(columns=out_columns)
+            values = _report.customer_period_values(
+                movements, columns, period_interval, periods
+            )
+            acquisition = (
+                states.filter(states.kind == "new")
+                .group_by("customer_id")
+                .aggregate(acquired_on=ibis._.day.min())
+                .rename(a_customer="customer_id")
+            )
+            values = values.left_join(
+                acquisition, values.customer_id == acquisition.a_customer
+            ).drop("a_customer")
+            frame = values.execute()
+        finally:
+            self._release()
+        frame = frame.rename(columns=dict(zip(columns, keys, strict=True)))
+        frame["period"] = [
+            _periods.label(pd.Timestamp(d).date(), period_interval)
+            for d in frame["period"]
+        ]
+        frame["acquired_on"] = pd.to_datetime(frame["acquired_on"]).dt.date
+        frame["mrr"] = frame.pop("mrr_cents").astype("int64") / 100
+        frame = frame.sort_values(["customer_id", *keys, "period"], kind="stable")
+        return frame[out_columns].reset_index(drop=True)
+
     def mrr(
         self,
         by: str | Sequence[str] | None = None,
