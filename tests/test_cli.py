@@ -29,8 +29,14 @@ def demo_db(tmp_path_factory):
 
 def _bridge_gap(frame: pd.DataFrame) -> float:
     expected = (
-        frame.mrr_start + frame.new + frame.reactivation + frame.expansion
-        - frame.contraction - frame.churn + frame.transfer_in - frame.transfer_out
+        frame.mrr_start
+        + frame.new
+        + frame.reactivation
+        + frame.expansion
+        - frame.contraction
+        - frame.churn
+        + frame.transfer_in
+        - frame.transfer_out
         + frame.fx
     )
     return float((frame.mrr_end - expected).abs().max())
@@ -76,8 +82,17 @@ def test_axes_list_prints_native_axes(demo_db):
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(io.StringIO(result.stdout))
     assert frame["key"].tolist() == [
-        "product", "plan", "interval", "currency", "country", "region",
-        "subregion", "cohort_month", "cohort_quarter", "cohort_year",
+        "product",
+        "plan",
+        "interval",
+        "currency",
+        "country",
+        "region",
+        "subregion",
+        "cohort_month",
+        "cohort_quarter",
+        "cohort_year",
+        "churn_reason",
     ]
     assert frame.set_index("key").loc["currency", "mrr_coverage"] == 1.0
 
@@ -119,8 +134,20 @@ def test_every_option_has_help():
 def test_console_script_runs(demo_db):
     # The installed entry point, as a user runs it.
     result = subprocess.run(
-        [sys.executable, "-m", "revaxis", "--db", str(demo_db), "mrr", "--format",
-         "csv", "--from", "2026-01", "--to", "2026-02"],
+        [
+            sys.executable,
+            "-m",
+            "revaxis",
+            "--db",
+            str(demo_db),
+            "mrr",
+            "--format",
+            "csv",
+            "--from",
+            "2026-01",
+            "--to",
+            "2026-02",
+        ],
         capture_output=True,
         text=True,
         check=False,

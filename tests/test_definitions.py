@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import AS_OF, line
 
 import revaxis
+from conftest import AS_OF, line
 
 
 def month(ws: revaxis.Workspace, period: str, **kwargs: object) -> dict[str, object]:
@@ -47,13 +47,23 @@ def moves(ws: revaxis.Workspace, **kwargs: object) -> list[dict[str, object]]:
         # 15th to 15th is one whole month: 50.
         ("2024-01-15", "2024-02-15", 50, 50.00),
     ],
-    ids=["annual", "quarterly", "two-year", "annual-1000", "weekly", "month-end",
-         "prorated-half-month", "mid-month"],
+    ids=[
+        "annual",
+        "quarterly",
+        "two-year",
+        "annual-1000",
+        "weekly",
+        "month-end",
+        "prorated-half-month",
+        "mid-month",
+    ],
 )
 def test_line_mrr_by_period_length(make_workspace, start, end, amount, expected):
     ws = make_workspace([line("a", start, end, amount)])
     assert moves(ws)[0] == {
-        "customer_id": "a", "date": dt.date.fromisoformat(start), "new": expected
+        "customer_id": "a",
+        "date": dt.date.fromisoformat(start),
+        "new": expected,
     }
 
 
@@ -76,8 +86,17 @@ def test_line_mrr_by_period_length(make_workspace, start, end, amount, expected)
         ({"status": "open"}, 100.0),
         ({"status": "uncollectible"}, 100.0),
     ],
-    ids=["discount", "full-discount", "discount-above-amount", "tax", "one-time",
-         "void", "refunded", "open", "uncollectible"],
+    ids=[
+        "discount",
+        "full-discount",
+        "discount-above-amount",
+        "tax",
+        "one-time",
+        "void",
+        "refunded",
+        "open",
+        "uncollectible",
+    ],
 )
 def test_line_net_amount(make_workspace, extra, expected):
     row = line("a", "2024-01-01", "2024-02-01", 100)
@@ -271,9 +290,7 @@ def test_reporting_currency_converts_at_period_start(make_workspace):
 
 
 def test_missing_rate_names_currency_and_day(make_workspace):
-    ws = make_workspace(
-        [line("a", "2024-01-01", "2024-02-01", 100, currency="XOF")]
-    )
+    ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 100, currency="XOF")])
     with pytest.raises(revaxis.MissingRateError, match="XOF on 2024-01-01"):
         ws.mrr(as_of=AS_OF)
 
@@ -289,8 +306,14 @@ def test_open_invoice_counts_until_delinquency_days(
 ):
     ws = make_workspace(
         [
-            line("a", "2025-05-01", "2025-06-01", 100, status="open",
-                 invoice_date="2025-05-01"),
+            line(
+                "a",
+                "2025-05-01",
+                "2025-06-01",
+                100,
+                status="open",
+                invoice_date="2025-05-01",
+            ),
             line("b", "2025-05-01", "2025-06-01", 10),
         ],
         settings={"delinquency_days": delinquency_days},
@@ -336,7 +359,7 @@ def test_churned_customers_exclude_join_and_leave(make_workspace):
 @pytest.mark.parametrize(
     ("interval", "labels"),
     [
-        ("month", ["2024-01", "2024-02", "2024-03", "2024-04"]),
+        ("month", ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"]),
         ("quarter", ["2024-Q1", "2024-Q2"]),
         ("year", ["2024"]),
     ],
@@ -344,11 +367,20 @@ def test_churned_customers_exclude_join_and_leave(make_workspace):
 )
 def test_period_labels_and_default_range(make_workspace, interval, labels):
     ws = make_workspace(
-        [line("a", "2024-01-10", "2024-05-10", 400, invoice_date="2024-04-10")]
+        [line("a", "2024-01-10", "2024-05-10", 400, invoice_date="2024-01-10")]
     )
-    # From the first period with MRR to the period of the latest invoice date.
+    # From the first period with MRR to the period of the last change (the
+    # churn on 10 May), which is later than the latest invoice date.
     frame = ws.mrr(interval=interval, as_of=AS_OF)
     assert frame["period"].tolist() == labels
+
+
+def test_default_end_stops_at_report_day(make_workspace):
+    ws = make_workspace([line("a", "2024-01-01", "2025-01-01", 1200)])
+    # The churn on 1 January 2025 lies after the report day, 15 March 2024.
+    frame = ws.mrr(as_of=dt.date(2024, 3, 15))
+    assert frame["period"].tolist() == ["2024-01", "2024-02", "2024-03"]
+    assert frame["mrr_end"].tolist() == [100, 100, 100]
 
 
 def test_quarter_uses_start_of_quarter(make_workspace):
@@ -376,3 +408,126 @@ def test_unknown_axis_is_clear(make_workspace):
     ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
     with pytest.raises(revaxis.UnknownAxisError, match="Unknown axis 'planet'"):
         ws.mrr(by="planet", as_of=AS_OF)
+
+
+def test_month_end_anchor_counts_whole_months(make_workspace):
+    ws = make_workspace(
+        [
+            # Billing day 30: 30 January, 29 February (clamped), 30 March.
+            line("a", "2024-01-30", "2024-02-29", 100),
+            line("a", "2024-02-29", "2024-03-30", 100),
+        ]
+    )
+    # Both periods are one whole month, so MRR stays at 100 with no change on
+    # 29 February (30 days / 30.4375 would have given 101.46).
+    assert moves(ws) == [
+        {"customer_id": "a", "date": dt.date(2024, 1, 30), "new": 100},
+        {"customer_id": "a", "date": dt.date(2024, 3, 30), "churn": 100},
+    ]
+
+
+def _two_eur_subscriptions(extra):
+    return [
+        line("a", "2024-01-01", "2024-03-01", 200, currency="EUR", plan_id="m"),
+        line("a", "2024-01-01", "2025-01-01", 1200, currency="EUR", plan_id="y"),
+        *extra,
+    ]
+
+
+EUR_RATES = [
+    {"date": "2024-01-01", "currency": "EUR", "rate": 0.8},
+    {"date": "2024-02-01", "currency": "EUR", "rate": 0.9},
+]
+
+
+def test_fx_only_on_lines_that_renew(make_workspace):
+    ws = make_workspace(
+        _two_eur_subscriptions([]), fx_rates=EUR_RATES
+    )
+    # m: 200 EUR over 2 months = 100 EUR a month = 125.00 USD at 0.8.
+    # y: 1,200 EUR over 12 months = 100 EUR = 125.00 USD. Nothing renews on
+    # 1 February, so there is no fx although the rate moved.
+    assert month(ws, "2024-02")["fx"] == 0
+    assert month(ws, "2024-02")["mrr_end"] == 250.00
+
+
+def test_fx_revalues_ending_lines_at_new_lines_rate(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2024-02-01", 100, currency="EUR", plan_id="m"),
+            line("a", "2024-02-01", "2024-03-01", 120, currency="EUR", plan_id="m"),
+            line("a", "2024-01-01", "2025-01-01", 1200, currency="EUR", plan_id="y"),
+        ],
+        fx_rates=EUR_RATES,
+    )
+    february = month(ws, "2024-02")
+    # The 100 EUR line (125.00 USD at 0.8) ends and a 120 EUR line starts at
+    # 0.9. fx = 100 / 0.9 - 125.00 = 111.11 - 125.00 = -13.89; the rest,
+    # 120 / 0.9 - 111.11 = 133.33 - 111.11 = 22.22, is expansion. The annual
+    # line keeps its value.
+    assert february["fx"] == -13.89
+    assert february["expansion"] == 22.22
+    # 125.00 (annual line) + 133.33.
+    assert february["mrr_end"] == 258.33
+    by_plan = {
+        r["plan"]: r
+        for r in ws.mrr(by="plan", start="2024-02", end="2024-02", as_of=AS_OF)
+        .to_dict(orient="records")
+    }
+    assert by_plan["m"]["fx"] == -13.89
+    assert by_plan["y"]["fx"] == 0
+
+
+def test_new_subscription_at_other_rate_is_not_fx(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2025-01-01", 1200, currency="EUR"),
+            line("a", "2024-02-01", "2024-03-01", 90, currency="EUR"),
+        ],
+        fx_rates=EUR_RATES,
+    )
+    february = month(ws, "2024-02")
+    # Nothing ends on 1 February: the new 90 EUR (100.00 USD at 0.9) is all
+    # expansion.
+    assert february["fx"] == 0
+    assert february["expansion"] == 100.00
+
+
+def test_reporting_currency_has_no_fx(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2024-02-01", 10.005),
+            line("a", "2024-02-01", "2024-03-01", 10.004),
+        ]
+    )
+    # 10.005 and 10.004 both round to 10.01 and 10.00 cents apart in micros;
+    # in the reporting currency every change is expansion or contraction.
+    assert month(ws, "2024-02")["fx"] == 0
+
+
+def test_credit_below_zero_churns_every_segment(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2024-02-01", 100, plan_id="A"),
+            line("a", "2024-01-01", "2024-02-01", 30, plan_id="B"),
+            # A credit on A from 16 January worth -200 a month:
+            # -200 x 16 / 30.4375 = -105.13 for those 16 days.
+            line("a", "2024-01-16", "2024-02-01", -105.13, plan_id="A"),
+        ]
+    )
+    # On 16 January the customer's lines sum to 100 + 30 - 200 = -70: not
+    # paying, so MRR 130 churns, 100 from A and 30 from B although B's lines
+    # did not change; 1 February brings no movement.
+    by_plan = {
+        r["plan"]: r
+        for r in ws.mrr(by="plan", start="2024-01", end="2024-01", as_of=AS_OF)
+        .to_dict(orient="records")
+    }
+    assert by_plan["A"]["churn"] == 100
+    assert by_plan["B"]["churn"] == 30
+    assert by_plan["A"]["mrr_end"] == 0
+    assert by_plan["B"]["mrr_end"] == 0
+    total = month(ws, "2024-01")
+    assert total["churn"] == 130
+    assert total["churned_customers"] == 0
+    assert ws.mrr(start="2024-02", end="2024-02", as_of=AS_OF).empty

@@ -16,13 +16,20 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
 def _table(name: str) -> ibis.Table:
-    types = {"VARCHAR": "string", "DATE": "date", "DOUBLE": "float64", "BIGINT": "int64"}
+    types = {
+        "VARCHAR": "string",
+        "DATE": "date",
+        "DOUBLE": "float64",
+        "BIGINT": "int64",
+    }
     spec = TABLES[name]
     return ibis.table({c: types[t] for c, t in spec.columns.items()}, name=name)
 
 
 def _steps() -> dict[str, ibis.Table]:
-    rates = ibis.table({"day": "date", "currency": "string", "rate": "float64"}, "rates")
+    rates = ibis.table(
+        {"day": "date", "currency": "string", "rate": "float64"}, "rates"
+    )
     settings = _engine.EngineSettings(grace_days=3)
     lines = _engine.line_mrr(
         _table("invoice_lines"), _table("subscriptions"), rates, settings
@@ -33,7 +40,7 @@ def _steps() -> dict[str, ibis.Table]:
     ev_table = ibis.table(ev.schema(), name="events")
     states = _engine.customer_states(ev_table)
     states_table = ibis.table(states.schema(), name="customer_states")
-    cur_fx = _engine.currency_fx(ev_table, states_table)
+    cur_fx = _engine.currency_fx(ev_table, states_table, "USD")
     movements = _engine.segment_movements(ev_table, states_table, cur_fx, ["ax_plan"])
     return {
         "line_mrr": lines,
@@ -43,8 +50,9 @@ def _steps() -> dict[str, ibis.Table]:
     }
 
 
-@pytest.mark.parametrize("step", ["line_mrr", "events", "customer_states",
-                                  "segment_movements"])
+@pytest.mark.parametrize(
+    "step", ["line_mrr", "events", "customer_states", "segment_movements"]
+)
 def test_generated_sql_matches_snapshot(step):
     sql = ibis.to_sql(_steps()[step], dialect="duckdb").strip() + "\n"
     path = SNAPSHOTS / f"{step}.sql"

@@ -8,9 +8,9 @@ import duckdb
 import ibis
 import pandas as pd
 import pytest
-from conftest import AS_OF, line
 
 import revaxis
+from conftest import AS_OF, line
 from revaxis._schema import SCHEMA_VERSION
 
 
@@ -47,7 +47,9 @@ def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "future.duckdb"
     revaxis.Workspace(path).close()
     with duckdb.connect(str(path)) as con:
-        con.execute("UPDATE revaxis_meta SET value = '999' WHERE key = 'schema_version'")
+        con.execute(
+            "UPDATE revaxis_meta SET value = '999' WHERE key = 'schema_version'"
+        )
     with pytest.raises(revaxis.WorkspaceError, match="schema version 999, newer"):
         revaxis.Workspace(path)
 
@@ -89,8 +91,9 @@ def test_settings_are_validated_and_stored(tmp_path, key, value, stored):
     ids=["currency", "negative", "not-a-number", "refunds", "unknown"],
 )
 def test_bad_setting_is_rejected(tmp_path, key, value, message):
-    with revaxis.Workspace(tmp_path / "s.duckdb") as ws, pytest.raises(
-        revaxis.InputError, match=message
+    with (
+        revaxis.Workspace(tmp_path / "s.duckdb") as ws,
+        pytest.raises(revaxis.InputError, match=message),
     ):
         ws.set_setting(key, value)
 
@@ -102,6 +105,9 @@ def test_settings_have_defaults(tmp_path):
             "grace_days": "0",
             "delinquency_days": None,
             "refunds": "ignore",
+            "gross_margin": "1.0",
+            "ltv_window_months": "6",
+            "channel_axis": "channel",
         }
 
 
@@ -112,15 +118,16 @@ def test_currency_environment_overrides_setting(make_workspace, monkeypatch):
     )
     monkeypatch.setenv("REVAXIS_CURRENCY", "EUR")
     # In EUR no conversion: 100; an explicit currency wins over the variable.
-    assert ws.mrr(as_of=AS_OF)["mrr_end"].tolist() == [100.0]
-    assert ws.mrr(currency="USD", as_of=AS_OF)["mrr_end"].tolist() == [125.0]
+    january = {"start": "2024-01", "end": "2024-01", "as_of": AS_OF}
+    assert ws.mrr(**january)["mrr_end"].tolist() == [100.0]
+    assert ws.mrr(currency="USD", **january)["mrr_end"].tolist() == [125.0]
 
 
 def test_ecb_rates_used_without_imported_rates(make_workspace):
     ws = make_workspace([line("a", "2024-01-02", "2024-02-02", 100, currency="EUR")])
     # ECB reference rate of 2 January 2024: 1 EUR = 1.0956 USD, so 100 EUR is
     # 109.56 USD.
-    assert ws.mrr(as_of=AS_OF)["mrr_end"].tolist() == [109.56]
+    assert ws.mrr(end="2024-01", as_of=AS_OF)["mrr_end"].tolist() == [109.56]
 
 
 def test_native_axes_on_customer_attributes(make_workspace):
@@ -137,7 +144,9 @@ def test_native_axes_on_customer_attributes(make_workspace):
         ],
     )
     frame = ws.movements(by="country,region,cohort_quarter", as_of=AS_OF)
-    news = frame[frame["new"] > 0][["customer_id", "country", "region", "cohort_quarter"]]
+    news = frame[frame["new"] > 0][
+        ["customer_id", "country", "region", "cohort_quarter"]
+    ]
     assert news.values.tolist() == [
         ["a", "FR", "Europe", "2024-Q1"],
         ["b", "DE", "Europe", "2024-Q1"],

@@ -9,6 +9,8 @@ of a customer one value.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,11 +32,27 @@ class AxisContext:
     customers: ir.Table
     plans: ir.Table
     products: ir.Table
+    subscriptions: ir.Table
+    metadata: ir.Table
+    axis_values: ir.Table
     acquisition: ir.Table  # customer_id, acquired_on
 
 
 LineValue = Callable[[ir.Table, AxisContext], ir.Table]
 CustomerValue = Callable[[AxisContext], ir.Table]
+# A history gives (entity_id, valid_from, valid_to, axis_value) rows: the value
+# in force on [valid_from, valid_to) for the entity named by `entity_column`.
+HistoryValue = Callable[[AxisContext], ir.Table]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A label rule: `map` matches a whole label (trimmed, case-insensitive),
+    `regex` searches the label with a regular expression."""
+
+    kind: str
+    pattern: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,12 @@ class Axis:
     description: str
     line_value: LineValue | None = None
     customer_value: CustomerValue | None = None
+    history: HistoryValue | None = None
+    entity_column: str = "customer_id"
+    parent: str | None = None
+    value_type: str = "category"
+    buckets: tuple[float, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
 
 def _clean(text: ir.StringValue) -> ir.StringValue:
@@ -120,7 +144,9 @@ def _interval_value(lines: ir.Table, ctx: AxisContext) -> ir.Table:
     length = months_between(joined.service_period_start, joined.service_period_end)
     days = joined.service_period_end.delta(joined.service_period_start, unit="day")
     from_line = _label_from_length(
-        ibis.ifelse(days.isin([1, 7]), ibis.null("int64"), length.round().cast("int64")),
+        ibis.ifelse(
+            days.isin([1, 7]), ibis.null("int64"), length.round().cast("int64")
+        ),
         ibis.ifelse(days.isin([1, 7]), days, ibis.null("int64")),
     )
     value = _interval_label(joined.pi_unit, joined.pi_count.fill_null(1))
@@ -198,31 +224,86 @@ def _cohort_value(interval: str) -> CustomerValue:
 NATIVE_AXES: dict[str, Axis] = {
     axis.key: axis
     for axis in [
-        Axis("product", "Product", "line", "native", "product of the line or its plan",
-             line_value=_product_value),
-        Axis("plan", "Plan", "line", "native", "plan name, or plan id without a name",
-             line_value=_plan_value),
-        Axis("interval", "Billing interval", "line", "native",
-             "monthly, quarterly, annual... from the plan or the service period",
-             line_value=_interval_value),
-        Axis("currency", "Currency", "line", "native", "currency of the line",
-             line_value=_currency_value),
-        Axis("country", "Country", "customer", "native",
-             "ISO 3166 alpha-2 code of the customer's country",
-             customer_value=_country_value),
-        Axis("region", "Region", "customer", "native", "UN M49 region of the country",
-             customer_value=_region_value(0)),
-        Axis("subregion", "Subregion", "customer", "native",
-             "UN M49 subregion of the country", customer_value=_region_value(1)),
-        Axis("cohort_month", "Acquisition month", "customer", "native",
-             "month of the customer's first new movement",
-             customer_value=_cohort_value("month")),
-        Axis("cohort_quarter", "Acquisition quarter", "customer", "native",
-             "quarter of the customer's first new movement",
-             customer_value=_cohort_value("quarter")),
-        Axis("cohort_year", "Acquisition year", "customer", "native",
-             "year of the customer's first new movement",
-             customer_value=_cohort_value("year")),
+        Axis(
+            "product",
+            "Product",
+            "line",
+            "native",
+            "product of the line or its plan",
+            line_value=_product_value,
+        ),
+        Axis(
+            "plan",
+            "Plan",
+            "line",
+            "native",
+            "plan name, or plan id without a name",
+            line_value=_plan_value,
+        ),
+        Axis(
+            "interval",
+            "Billing interval",
+            "line",
+            "native",
+            "monthly, quarterly, annual... from the plan or the service period",
+            line_value=_interval_value,
+        ),
+        Axis(
+            "currency",
+            "Currency",
+            "line",
+            "native",
+            "currency of the line",
+            line_value=_currency_value,
+        ),
+        Axis(
+            "country",
+            "Country",
+            "customer",
+            "native",
+            "ISO 3166 alpha-2 code of the customer's country",
+            customer_value=_country_value,
+        ),
+        Axis(
+            "region",
+            "Region",
+            "customer",
+            "native",
+            "UN M49 region of the country",
+            customer_value=_region_value(0),
+        ),
+        Axis(
+            "subregion",
+            "Subregion",
+            "customer",
+            "native",
+            "UN M49 subregion of the country",
+            customer_value=_region_value(1),
+        ),
+        Axis(
+            "cohort_month",
+            "Acquisition month",
+            "customer",
+            "native",
+            "month of the customer's first new movement",
+            customer_value=_cohort_value("month"),
+        ),
+        Axis(
+            "cohort_quarter",
+            "Acquisition quarter",
+            "customer",
+            "native",
+            "quarter of the customer's first new movement",
+            customer_value=_cohort_value("quarter"),
+        ),
+        Axis(
+            "cohort_year",
+            "Acquisition year",
+            "customer",
+            "native",
+            "year of the customer's first new movement",
+            customer_value=_cohort_value("year"),
+        ),
     ]
 }
 
@@ -247,33 +328,132 @@ def resolve(keys: Sequence[str], registry: dict[str, Axis]) -> list[Axis]:
     return out
 
 
-def add_line_axes(lines: ir.Table, axes: Sequence[Axis], ctx: AxisContext) -> ir.Table:
-    """Add one `ax_<key>` column per line-level axis, "(none)" when a line has no
-    value."""
+def add_axes(
+    lines: ir.Table,
+    axes: Sequence[Axis],
+    ctx: AxisContext,
+    registry: dict[str, Axis],
+) -> ir.Table:
+    """Add one `ax_<key>` column per axis to the line table, "(none)" where a line
+    has no value. An axis with a history splits each line at the days its
+    value changes, so that the pieces carry the value in force on their days."""
     for axis in axes:
-        if axis.line_value is None:
-            continue
-        lines = axis.line_value(lines, ctx)
-        lines = lines.rename({column_name(axis.key): "axis_value"})
-        lines = lines.mutate(
-            **{column_name(axis.key): lines[column_name(axis.key)].fill_null(NONE_LABEL)}
-        )
+        lines = _add_axis(lines, axis, ctx, registry, column_name(axis.key))
     return lines
 
 
-def add_customer_axes(
-    table: ir.Table, axes: Sequence[Axis], ctx: AxisContext
+def _add_axis(
+    lines: ir.Table,
+    axis: Axis,
+    ctx: AxisContext,
+    registry: dict[str, Axis],
+    name: str,
 ) -> ir.Table:
-    """Add one `ax_<key>` column per customer-level axis to a table keyed by
-    customer_id, "(none)" for customers without a value."""
-    for axis in axes:
-        if axis.customer_value is None:
-            continue
-        values = axis.customer_value(ctx)
-        name = column_name(axis.key)
-        values = values.select(v_customer="customer_id", v_value="axis_value")
-        joined = table.left_join(values, table.customer_id == values.v_customer)
-        table = joined.mutate(**{name: joined.v_value.fill_null(NONE_LABEL)}).drop(
-            "v_customer", "v_value"
+    if axis.parent is not None:
+        parent_name = f"{name}__parent"
+        lines = _add_axis(lines, registry[axis.parent], ctx, registry, parent_name)
+        lines = lines.mutate(axis_value=lines[parent_name]).drop(parent_name)
+        lines = lines.mutate(
+            axis_value=ibis.ifelse(
+                lines.axis_value == NONE_LABEL, ibis.null("string"), lines.axis_value
+            )
         )
-    return table
+    elif axis.line_value is not None:
+        lines = axis.line_value(lines, ctx)
+    elif axis.customer_value is not None:
+        values = axis.customer_value(ctx).select(
+            v_customer="customer_id", axis_value="axis_value"
+        )
+        lines = lines.left_join(values, lines.customer_id == values.v_customer).drop(
+            "v_customer"
+        )
+    elif axis.history is not None:
+        lines = split_by_history(lines, axis.history(ctx), axis.entity_column)
+    lines = _apply_labels(lines, axis)
+    return lines.rename({name: "axis_value"}).mutate(
+        **{name: ibis._[name].fill_null(NONE_LABEL)}
+    )
+
+
+SENTINEL_START = dt.date(1900, 1, 1)
+SENTINEL_END = dt.date(9999, 12, 31)
+
+
+def split_by_history(lines: ir.Table, history: ir.Table, entity: str) -> ir.Table:
+    """Split each line at the days its entity's value changes: one row per line
+    piece [start, end) with `axis_value`. Lines of entities without a history
+    keep a null value."""
+    hist = history.select(
+        h_entity="entity_id",
+        h_from="valid_from",
+        h_to="valid_to",
+        axis_value="axis_value",
+    )
+    has = hist.select(k_entity="h_entity").distinct()
+    known = lines.join(has, lines[entity] == has.k_entity).drop("k_entity")
+    unknown = lines.anti_join(has, lines[entity] == has.k_entity).mutate(
+        axis_value=ibis.null("string")
+    )
+    pieces = known.join(
+        hist,
+        [
+            known[entity] == hist.h_entity,
+            hist.h_from < known.end,
+            hist.h_to > known.start,
+        ],
+    )
+    pieces = pieces.mutate(
+        start=ibis.greatest(pieces.start, pieces.h_from),
+        end=ibis.least(pieces.end, pieces.h_to),
+    ).drop("h_entity", "h_from", "h_to")
+    return pieces.union(unknown.select(*pieces.columns))
+
+
+def _apply_labels(lines: ir.Table, axis: Axis) -> ir.Table:
+    """Clean `axis_value` with the axis' label rules, then group numbers into the
+    axis' buckets; a value no rule matches stays as it is, trimmed."""
+    if not axis.rules and not axis.buckets:
+        return lines
+    raw = lines.select("axis_value").distinct().axis_value.execute()
+    labels = [v for v in raw.tolist() if v is not None and not pd.isna(v)]
+    mapping = {label: clean_label(label, axis.rules) for label in labels}
+    if axis.buckets:
+        mapping = {
+            raw_: bucket_label(clean, axis.buckets) for raw_, clean in mapping.items()
+        }
+    frame = pd.DataFrame(
+        {"m_raw": list(mapping), "m_clean": list(mapping.values())}, dtype="string"
+    )
+    table = ibis.memtable(frame)
+    joined = lines.left_join(table, lines.axis_value == table.m_raw)
+    return joined.mutate(axis_value=joined.m_clean).drop("m_raw", "m_clean")
+
+
+def clean_label(label: str, rules: Sequence[Rule]) -> str | None:
+    """The label after the first rule that matches it, or the trimmed label."""
+    trimmed = label.strip()
+    for rule in rules:
+        if rule.kind == "map" and trimmed.casefold() == rule.pattern.strip().casefold():
+            return rule.label
+        if rule.kind == "regex" and re.search(rule.pattern, label):
+            return rule.label
+    return trimmed or None
+
+
+def bucket_label(value: str | None, edges: Sequence[float]) -> str | None:
+    """The bucket of a number for edges e0 < e1 < ...: "e0-e1" holds
+    e0 <= x < e1, the last "eN+" holds x >= eN; below e0 or not a number gives
+    None."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    text = [f"{e:g}" for e in edges]
+    for i in range(len(edges) - 1):
+        if edges[i] <= number < edges[i + 1]:
+            return f"{text[i]}-{text[i + 1]}"
+    if number >= edges[-1]:
+        return f"{text[-1]}+"
+    return None

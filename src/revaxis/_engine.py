@@ -46,17 +46,35 @@ class EngineSettings:
     as_of: dt.date | None = None
 
 
+def _without(table: ir.Table, *names: str) -> ir.Table:
+    """`table` without the named columns, keeping the order of the rest (ibis'
+    drop() emits them in set order, which changes the generated SQL from run to
+    run)."""
+    return table.select(*[c for c in table.columns if c not in names])
+
+
 def months_between(start: ir.DateValue, end: ir.DateValue) -> ir.FloatingValue:
     """Length of [start, end) in months: whole calendar months when the end falls
-    on the start's day of the month (clamped to a shorter month's last day),
-    otherwise days / (365.25 / 12)."""
+    on the start's day of the month (clamped to a shorter month's last day, or
+    any later day when the start is its month's last day), otherwise
+    days / (365.25 / 12)."""
     end_month_last_day = (
         end.truncate("M") + ibis.interval(months=1) - ibis.interval(days=1)
     ).day()
-    same_day = end.day() == ibis.least(start.day(), end_month_last_day)
+    start_month_last_day = (
+        start.truncate("M") + ibis.interval(months=1) - ibis.interval(days=1)
+    ).day()
+    # A start on the last day of its month may be a billing day clamped from a
+    # later one (30 January, 28 February, 30 March), so any end day from the
+    # start's day on counts as the same day.
+    same_day = (end.day() == ibis.least(start.day(), end_month_last_day)) | (
+        (start.day() == start_month_last_day) & (end.day() >= start.day())
+    )
     whole = (end.year() - start.year()) * 12 + (end.month() - start.month())
     days = end.delta(start, unit="day")
-    return ibis.ifelse(same_day & (whole > 0), whole.cast("float64"), days / DAYS_PER_MONTH)
+    return ibis.ifelse(
+        same_day & (whole > 0), whole.cast("float64"), days / DAYS_PER_MONTH
+    )
 
 
 def line_mrr(
@@ -132,19 +150,47 @@ def line_mrr(
     ).filter(lambda t: t.end > t.start)
 
 
+EVENT_AMOUNTS = (
+    "d_cents",
+    "d_micros",
+    "end_cents",
+    "end_micros",
+    "new_cents",
+    "new_micros",
+)
+
+
 def events(lines: ir.Table, axes: Sequence[str]) -> ir.Table:
     """One row per customer, segment, currency and day on which the segment's MRR
-    changes: `d_cents` and `d_micros` are the net change that day."""
+    changes: `d_cents` and `d_micros` are the net change that day;
+    `end_cents`/`end_micros` the MRR of the lines that end that day, and
+    `new_cents`/`new_micros` that of the positive lines that start, from which
+    fx takes the old amount and the new rate."""
     keys = ["customer_id", *axes, "currency"]
+    zero = ibis.literal(0, "int64")
     starts = lines.select(
-        *keys, day=lines.start, d_cents=lines.mrr_cents, d_micros=lines.mrr_micros
+        *keys,
+        day=lines.start,
+        d_cents=lines.mrr_cents,
+        d_micros=lines.mrr_micros,
+        end_cents=zero,
+        end_micros=zero,
+        new_cents=ibis.ifelse(lines.mrr_micros > 0, lines.mrr_cents, zero),
+        new_micros=ibis.ifelse(lines.mrr_micros > 0, lines.mrr_micros, zero),
     )
     ends = lines.select(
-        *keys, day=lines.end, d_cents=-lines.mrr_cents, d_micros=-lines.mrr_micros
+        *keys,
+        day=lines.end,
+        d_cents=-lines.mrr_cents,
+        d_micros=-lines.mrr_micros,
+        end_cents=lines.mrr_cents,
+        end_micros=lines.mrr_micros,
+        new_cents=zero,
+        new_micros=zero,
     )
     both = starts.union(ends)
     grouped = both.group_by([*keys, "day"]).aggregate(
-        d_cents=both.d_cents.sum(), d_micros=both.d_micros.sum()
+        **{name: both[name].sum() for name in EVENT_AMOUNTS}
     )
     return grouped.filter((grouped.d_cents != 0) | (grouped.d_micros != 0))
 
@@ -179,12 +225,15 @@ def bridge_grace_gaps(ev: ir.Table, grace_days: int) -> ir.Table:
     joined = ev.left_join(
         gaps, [ev.customer_id == gaps.gap_customer, ev.day == gaps.gap_day]
     )
-    moved = joined.mutate(day=joined.resume_day.fill_null(joined.day)).drop(
-        "gap_customer", "gap_day", "resume_day"
+    moved = _without(
+        joined.mutate(day=joined.resume_day.fill_null(joined.day)),
+        "gap_customer",
+        "gap_day",
+        "resume_day",
     )
-    keys = [c for c in ev.columns if c not in ("d_cents", "d_micros")]
+    keys = [c for c in ev.columns if c not in EVENT_AMOUNTS]
     regrouped = moved.group_by(keys).aggregate(
-        d_cents=moved.d_cents.sum(), d_micros=moved.d_micros.sum()
+        **{name: moved[name].sum() for name in EVENT_AMOUNTS}
     )
     return regrouped.filter((regrouped.d_cents != 0) | (regrouped.d_micros != 0))
 
@@ -200,43 +249,40 @@ def customer_states(ev: ir.Table) -> ir.Table:
     )
     m0 = ibis.greatest(cust.raw0_cents, 0)
     m1 = ibis.greatest(cust.raw1_cents, 0)
-    kind = (
-        ibis.cases(
-            ((m0 == 0) & (m1 > 0) & (cust.paid_before == 0), "new"),
-            ((m0 == 0) & (m1 > 0), "reactivation"),
-            ((m0 > 0) & (m1 == 0), "churn"),
-            ((m0 > 0) & (m1 > 0), "change"),
-            else_="none",
-        )
+    kind = ibis.cases(
+        ((m0 == 0) & (m1 > 0) & (cust.paid_before == 0), "new"),
+        ((m0 == 0) & (m1 > 0), "reactivation"),
+        ((m0 > 0) & (m1 == 0), "churn"),
+        ((m0 > 0) & (m1 > 0), "change"),
+        else_="none",
     )
     return cust.select("customer_id", "day", m0_cents=m0, m1_cents=m1, kind=kind)
 
 
-def currency_fx(ev: ir.Table, states: ir.Table) -> ir.Table:
+def currency_fx(ev: ir.Table, states: ir.Table, report_currency: str) -> ir.Table:
     """One row per customer, currency and change day of that currency: `fx_cents`,
-    the old amount in the currency revalued at the rate of the lines in force
-    after the change, minus its old value. Zero unless the customer pays before
-    and after and holds the currency before and after."""
+    the MRR of the lines that end that day revalued at the rate of the positive
+    lines that start that day, minus its old value. Zero unless the customer
+    pays before and after and lines both end and start in the currency, and
+    always zero in the reporting currency, whose rate is 1."""
     per_cur = ev.group_by(["customer_id", "currency", "day"]).aggregate(
-        d_cents=ev.d_cents.sum(), d_micros=ev.d_micros.sum()
+        **{name: ev[name].sum() for name in EVENT_AMOUNTS}
     )
-    running = ibis.cumulative_window(
-        group_by=["customer_id", "currency"], order_by="day"
-    )
-    per_cur = per_cur.mutate(
-        v1=per_cur.d_cents.sum().over(running), l1=per_cur.d_micros.sum().over(running)
-    )
-    per_cur = per_cur.mutate(v0=per_cur.v1 - per_cur.d_cents, l0=per_cur.l1 - per_cur.d_micros)
-    st = states.select(
-        st_customer="customer_id", st_day="day", st_kind="kind"
-    )
+    st = states.select(st_customer="customer_id", st_day="day", st_kind="kind")
     joined = per_cur.join(
         st, [per_cur.customer_id == st.st_customer, per_cur.day == st.st_day]
     )
-    revalued = (joined.l0.cast("float64") * joined.v1 / joined.l1).round().cast("int64")
+    revalued = (
+        (joined.end_micros.cast("float64") * joined.new_cents / joined.new_micros)
+        .round()
+        .cast("int64")
+    )
     fx = ibis.ifelse(
-        (joined.st_kind == "change") & (joined.l0 > 0) & (joined.l1 > 0),
-        revalued - joined.v0,
+        (joined.st_kind == "change")
+        & (joined.currency != report_currency)
+        & (joined.new_micros > 0)
+        & (joined.end_micros != 0),
+        revalued - joined.end_cents,
         0,
     )
     return joined.select("customer_id", "currency", "day", fx_cents=fx)
@@ -256,55 +302,66 @@ def _telescoping_share(
     return (upto - before).cast("int64")
 
 
-def segment_changes(ev: ir.Table, axes: Sequence[str]) -> ir.Table:
+def segment_changes(ev: ir.Table, states: ir.Table, axes: Sequence[str]) -> ir.Table:
     """One row per customer, segment and day on which the segment's MRR changes:
-    `v0_cents`, `v1_cents` (the segment's value before and after, all
-    currencies) and `fx_cents` (its share of the customer's fx)."""
+    `v0_cents` and `v1_cents`, the segment's value before and after (all
+    currencies). On a day the customer starts or stops paying, segments whose
+    value did not change but is not zero get a row too, so that the floor at
+    zero can apply to them."""
     seg = ["customer_id", *axes]
-    # Value of each segment, all currencies together.
     per_seg = ev.group_by([*seg, "day"]).aggregate(d_cents=ev.d_cents.sum())
     running = ibis.cumulative_window(group_by=seg, order_by="day")
     per_seg = per_seg.mutate(v1_cents=per_seg.d_cents.sum().over(running))
     per_seg = per_seg.mutate(v0_cents=per_seg.v1_cents - per_seg.d_cents)
-    return per_seg.drop("d_cents")
+    changed = _without(per_seg, "d_cents")
+
+    # Runs of constant value [day, next_day) that span a start or stop day.
+    following = ibis.window(group_by=seg, order_by="day")
+    runs = changed.mutate(next_day=changed.day.lead().over(following))
+    runs = runs.filter(runs.v1_cents != 0)
+    toggles = states.filter(states.kind.isin(["new", "reactivation", "churn"])).select(
+        t_customer="customer_id", t_day="day"
+    )
+    spanning = runs.join(
+        toggles,
+        [
+            runs.customer_id == toggles.t_customer,
+            runs.day < toggles.t_day,
+            runs.next_day.isnull() | (runs.next_day > toggles.t_day),
+        ],
+    )
+    unchanged = spanning.select(
+        *seg,
+        day=spanning.t_day,
+        v1_cents=spanning.v1_cents,
+        v0_cents=spanning.v1_cents,
+    )
+    return changed.union(unchanged.select(*changed.columns))
 
 
 def segment_fx(ev: ir.Table, cur_fx: ir.Table, axes: Sequence[str]) -> ir.Table:
     """One row per customer, segment and day with a non-zero fx share: each
-    currency's fx goes to the segments whose lines in it changed that day, in
-    proportion to their value before the change (after it when none had one)."""
-    seg_cur = [*axes, "currency"]
-    running = ibis.cumulative_window(group_by=["customer_id", *seg_cur], order_by="day")
-    sc = ev.mutate(v1=ev.d_cents.sum().over(running))
-    sc = sc.mutate(v0=sc.v1 - sc.d_cents)
+    currency's fx goes to the segments whose lines in it ended that day, in
+    proportion to the value that ended."""
     fx = cur_fx.filter(cur_fx.fx_cents != 0).select(
-        fx_customer="customer_id", fx_currency="currency", fx_day="day", fx_cents="fx_cents"
+        fx_customer="customer_id",
+        fx_currency="currency",
+        fx_day="day",
+        fx_cents="fx_cents",
     )
-    sc = sc.join(
+    sc = ev.join(
         fx,
         [
-            sc.customer_id == fx.fx_customer,
-            sc.currency == fx.fx_currency,
-            sc.day == fx.fx_day,
+            ev.customer_id == fx.fx_customer,
+            ev.currency == fx.fx_currency,
+            ev.day == fx.fx_day,
         ],
     )
     group = ibis.window(group_by=["customer_id", "currency", "day"])
-    sc = sc.mutate(
-        sum_v0=sc.v0.abs().sum().over(group),
-        sum_v1=sc.v1.abs().sum().over(group),
-        n=sc.v0.count().over(group),
-    )
-    weight = ibis.cases(
-        (sc.sum_v0 > 0, sc.v0.abs().cast("float64")),
-        (sc.sum_v1 > 0, sc.v1.abs().cast("float64")),
-        else_=ibis.literal(1.0),
-    )
-    weight_sum = ibis.cases(
-        (sc.sum_v0 > 0, sc.sum_v0.cast("float64")),
-        (sc.sum_v1 > 0, sc.sum_v1.cast("float64")),
-        else_=sc.n.cast("float64"),
-    )
-    sc = sc.mutate(weight=weight, weight_sum=weight_sum)
+    # Micros, not cents: a line too small to be worth a cent still ends.
+    weight = sc.end_micros.abs().cast("float64")
+    sc = sc.mutate(weight=weight)
+    sc = sc.mutate(weight_sum=sc.weight.sum().over(group))
     ordered = ibis.cumulative_window(
         group_by=["customer_id", "currency", "day"], order_by=list(axes) or ["day"]
     )
@@ -322,23 +379,25 @@ def segment_movements(
     """One row per customer, segment and change day: the movement amounts in
     cents (churn and contraction positive), the segment's value before and after,
     and the customer count change of the segment (+1, 0, -1)."""
-    changes = segment_changes(ev, axes)
+    changes = segment_changes(ev, states, axes)
     fx = segment_fx(ev, cur_fx, axes)
     keys = ["customer_id", *axes, "day"]
     fx = fx.rename({f"fx_{k}": k for k in keys})
-    changes = changes.left_join(
-        fx, [changes[k] == fx[f"fx_{k}"] for k in keys]
-    ).drop(*[f"fx_{k}" for k in keys])
+    changes = _without(
+        changes.left_join(fx, [changes[k] == fx[f"fx_{k}"] for k in keys]),
+        *[f"fx_{k}" for k in keys],
+    )
     changes = changes.mutate(fx_cents=changes.fx_cents.fill_null(0))
     st = states.rename(st_customer="customer_id", st_day="day")
-    m = changes.join(
-        st, [changes.customer_id == st.st_customer, changes.day == st.st_day]
-    ).drop("st_customer", "st_day")
+    m = _without(
+        changes.join(
+            st, [changes.customer_id == st.st_customer, changes.day == st.st_day]
+        ),
+        "st_customer",
+        "st_day",
+    )
 
     # A customer who is not paying has value 0 in every segment.
-    # NOTE: only segments that change that day are floored; a segment left
-    # unchanged while credit lines pull the customer's total to zero or below
-    # keeps its value. Flooring those needs every segment's state on that day.
     paying0 = m.m0_cents > 0
     paying1 = m.m1_cents > 0
     m = m.mutate(
@@ -355,7 +414,9 @@ def segment_movements(
     moved = ibis.least(m.p_sum, m.n_sum)
     order = list(axes) or ["day"]
     cum_up = ibis.cumulative_window(group_by=["customer_id", "day"], order_by=order)
-    m = m.mutate(moved=moved, cum_up=m.up.sum().over(cum_up), cum_down=m.down.sum().over(cum_up))
+    m = m.mutate(
+        moved=moved, cum_up=m.up.sum().over(cum_up), cum_down=m.down.sum().over(cum_up)
+    )
     is_change = m.kind == "change"
     transfer_in = ibis.ifelse(
         is_change & (m.up > 0),

@@ -1,12 +1,12 @@
 """Exceptions raised by revaxis.
 
-    RevaxisError
-    ├── InputError (also ValueError): a value given by the user is invalid
-    │   ├── ImportRejected: an import found invalid rows and changed nothing
-    │   ├── UnknownAxisError: an axis key that the workspace does not define
-    │   └── PeriodError: a period label or range that cannot be read
-    ├── MissingRateError: no exchange rate for a currency on a day
-    └── WorkspaceError: the workspace file cannot be opened or migrated
+RevaxisError
+├── InputError (also ValueError): a value given by the user is invalid
+│   ├── ImportRejected: an import found invalid rows and changed nothing
+│   ├── UnknownAxisError: an axis key that the workspace does not define
+│   └── PeriodError: a period label or range that cannot be read
+├── MissingRateError: no exchange rate for a currency on a day
+└── WorkspaceError: the workspace file cannot be opened or migrated
 """
 
 from __future__ import annotations

@@ -68,7 +68,9 @@ def daily_rates(
     frames = []
     for currency in sorted(currencies):
         if currency == report_currency:
-            frames.append(pd.DataFrame({"day": days, "currency": currency, "rate": 1.0}))
+            frames.append(
+                pd.DataFrame({"day": days, "currency": currency, "rate": 1.0})
+            )
             continue
         for source in sources:
             if currency in source.columns and report_currency in source.columns:

@@ -103,11 +103,19 @@ def period_table(
     grid = grid.left_join(sums, [grid[k] == sums[k] for k in keys]).drop(
         *[f"{k}_right" for k in keys]
     )
-    grid = grid.left_join(churn_counts, [grid[k] == churn_counts[k] for k in keys]).drop(
-        *[f"{k}_right" for k in keys]
-    )
-    fill = {name: 0 for name in [*MOVEMENTS, "count_change", "new_customers",
-                                 "reactivated_customers", "churned_customers"]}
+    grid = grid.left_join(
+        churn_counts, [grid[k] == churn_counts[k] for k in keys]
+    ).drop(*[f"{k}_right" for k in keys])
+    fill = {
+        name: 0
+        for name in [
+            *MOVEMENTS,
+            "count_change",
+            "new_customers",
+            "reactivated_customers",
+            "churned_customers",
+        ]
+    }
     grid = grid.fill_null(fill)
     running = ibis.cumulative_window(group_by=list(axes) or None, order_by="period")
     net = _net(grid)
@@ -139,8 +147,11 @@ def to_frame(
     table = table.filter((table.period >= first) & (table.period <= last))
     frame = table.execute()
     frame = frame.rename(columns=dict(zip(axes, axis_keys, strict=True)))
-    amounts = [c for c in MRR_COLUMNS if not c.endswith("customers") and
-               not c.startswith("customers")]
+    amounts = [
+        c
+        for c in MRR_COLUMNS
+        if not c.endswith("customers") and not c.startswith("customers")
+    ]
     counts = [c for c in MRR_COLUMNS if c not in amounts]
     activity = frame[MRR_COLUMNS].abs().sum(axis=1) > 0
     frame = frame[activity].copy()
@@ -175,7 +186,9 @@ def customer_period_values(
     runs = runs.filter(runs.v1_cents > 0)
     ends = [_periods.next_start(p, interval) for p in periods]
     spine = ibis.memtable(
-        pd.DataFrame({"p_start": pd.to_datetime(periods), "p_end": pd.to_datetime(ends)})
+        pd.DataFrame(
+            {"p_start": pd.to_datetime(periods), "p_end": pd.to_datetime(ends)}
+        )
     ).mutate(p_start=ibis._.p_start.cast("date"), p_end=ibis._.p_end.cast("date"))
     # The run [day, next_day) covers the period's last day, p_end - 1.
     joined = runs.join(

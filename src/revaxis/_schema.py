@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,12 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "fx_rates",
-            {"date": "DATE", "currency": "VARCHAR", "rate": "DOUBLE", "base": "VARCHAR"},
+            {
+                "date": "DATE",
+                "currency": "VARCHAR",
+                "rate": "DOUBLE",
+                "base": "VARCHAR",
+            },
             key=("date", "currency", "base"),
             required=("date", "currency", "rate"),
         ),

@@ -64,13 +64,58 @@ def open_workspace(path: Path) -> ibis.BaseBackend:
     return con
 
 
+# Tables added after the first schema, by the version that added them.
+AXIS_TABLES = {
+    "axes": (
+        {
+            "key": "VARCHAR",
+            "label": "VARCHAR",
+            "level": "VARCHAR",
+            "value_type": "VARCHAR",
+            "source": "VARCHAR",
+            "parent": "VARCHAR",
+            "buckets": "VARCHAR",
+        },
+        ("key",),
+    ),
+    "axis_values": (
+        {
+            "axis_key": "VARCHAR",
+            "entity_id": "VARCHAR",
+            "valid_from": "DATE",
+            "value": "VARCHAR",
+        },
+        ("axis_key", "entity_id", "valid_from"),
+    ),
+    "axis_rules": (
+        {
+            "axis_key": "VARCHAR",
+            "position": "BIGINT",
+            "kind": "VARCHAR",
+            "pattern": "VARCHAR",
+            "label": "VARCHAR",
+        },
+        ("axis_key", "position"),
+    ),
+}
+
+
 def _migrate(raw: object, version: int) -> None:
-    # Version 0 is an empty file; version 1 is the first schema. Later versions
-    # add their steps here, each one guarded by the version it upgrades from.
-    log.info("migrating workspace schema from version %d to %d", version, SCHEMA_VERSION)
-    for spec in TABLES.values():
-        raw.execute(_create_sql(spec.name, spec.columns, spec.key))  # type: ignore[attr-defined]
-    raw.execute(  # type: ignore[attr-defined]
+    """Bring a workspace from `version` to SCHEMA_VERSION, one step per version."""
+    log.info(
+        "migrating workspace schema from version %d to %d", version, SCHEMA_VERSION
+    )
+    execute = raw.execute  # type: ignore[attr-defined]
+    if version < 1:
+        # Version 1: the canonical billing tables.
+        for spec in TABLES.values():
+            execute(_create_sql(spec.name, spec.columns, spec.key))
+    if version < 2:
+        # Version 2: custom axes, their values (valid_from 1900-01-01 stands for
+        # "all time") and label rules.
+        for name, (columns, key) in AXIS_TABLES.items():
+            execute(_create_sql(name, columns, key))
+    execute(
         "INSERT OR REPLACE INTO revaxis_meta VALUES ('schema_version', ?)",
         [str(SCHEMA_VERSION)],
     )
@@ -86,6 +131,43 @@ def write_setting(con: ibis.BaseBackend, key: str, value: str | None) -> None:
         con.con.execute("DELETE FROM settings WHERE key = ?", [key])
     else:
         con.con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+
+
+def execute(
+    con: ibis.BaseBackend, sql: str, params: list[object] | None = None
+) -> None:
+    """Run one statement with bound parameters (never user text in `sql`)."""
+    con.con.execute(sql, params or [])
+
+
+def replace_rows(
+    con: ibis.BaseBackend,
+    table: str,
+    delete_where: dict[str, object],
+    frame: pd.DataFrame,
+) -> None:
+    """In one transaction, delete the rows of `table` matching `delete_where`
+    (column = value) and insert `frame`."""
+    raw = con.con
+    raw.execute("BEGIN TRANSACTION")
+    try:
+        if delete_where:
+            cond = " AND ".join(f'"{c}" = ?' for c in delete_where)
+            raw.execute(
+                f'DELETE FROM "{table}" WHERE {cond}', list(delete_where.values())
+            )
+        if not frame.empty:
+            raw.register("_revaxis_rows", frame)
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            raw.execute(
+                f'INSERT OR REPLACE INTO "{table}" ({cols}) '
+                f"SELECT {cols} FROM _revaxis_rows"
+            )
+            raw.unregister("_revaxis_rows")
+        raw.execute("COMMIT")
+    except Exception:
+        raw.execute("ROLLBACK")
+        raise
 
 
 def upsert_tables(

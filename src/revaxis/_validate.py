@@ -74,12 +74,15 @@ class FrameChecker:
 
 
 def check_frame(
-    name: str, frame: pd.DataFrame, file: str
+    name: str, frame: pd.DataFrame, file: str, *, check_duplicates: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
     """Validate and type one canonical table.
 
     Returns the typed rows that passed, the metadata rows (entity, entity_id,
-    key, value) taken from `metadata.<key>` columns, and the problems found.
+    key, value and the source `_line`) taken from `metadata.<key>` columns, and
+    the problems found. With `check_duplicates=False`, rows that repeat a key are
+    neither checked nor merged, for a caller that checks keys across several
+    frames itself.
     """
     spec = TABLES[name]
     frame = frame.copy()
@@ -123,7 +126,40 @@ def check_frame(
     _check_rules(name, out, checker)
 
     key = list(spec.key)
-    comparable = out[list(spec.columns)].astype("string").fillna("\0")
+    if check_duplicates:
+        _check_duplicates(out, key, list(spec.columns), checker)
+        out = out[~checker.bad].drop_duplicates(key)
+    else:
+        out = out[~checker.bad].copy()
+    out[LINE] = frame.loc[out.index, LINE]
+
+    meta = pd.DataFrame(columns=["entity", "entity_id", "key", "value", LINE])
+    if spec.metadata_entity is not None:
+        meta_cols = [c for c in frame.columns if c.startswith(METADATA_PREFIX)]
+        if meta_cols:
+            kept = frame.loc[out.index, [key[0], LINE, *meta_cols]]
+            long = kept.melt(id_vars=[key[0], LINE], var_name="key", value_name="value")
+            long["key"] = long["key"].str.slice(len(METADATA_PREFIX))
+            long = long.dropna(subset=["value"])
+            long["value"] = long["value"].astype("string").str.strip()
+            long = long[long["value"] != ""]
+            meta = pd.DataFrame(
+                {
+                    "entity": spec.metadata_entity,
+                    "entity_id": long[key[0]].astype("string").str.strip(),
+                    "key": long["key"],
+                    "value": long["value"],
+                    LINE: long[LINE],
+                }
+            )
+    return out, meta, checker.problems
+
+
+def _check_duplicates(
+    out: pd.DataFrame, key: list[str], columns: list[str], checker: FrameChecker
+) -> None:
+    """Report every row whose key appears again with other content."""
+    comparable = out[columns].astype("string").fillna("\0")
     dup_key = out.duplicated(key, keep=False)
     if dup_key.any():
         distinct = comparable[dup_key].drop_duplicates()
@@ -138,28 +174,6 @@ def check_frame(
                 f"the same {'/'.join(key)} appears again with other content; "
                 "keep one row per id",
             )
-    out = out[~checker.bad].drop_duplicates(key)
-    out[LINE] = frame.loc[out.index, LINE]
-
-    meta = pd.DataFrame(columns=["entity", "entity_id", "key", "value"])
-    if spec.metadata_entity is not None:
-        meta_cols = [c for c in frame.columns if c.startswith(METADATA_PREFIX)]
-        if meta_cols:
-            kept = frame.loc[out.index, [key[0], *meta_cols]]
-            long = kept.melt(id_vars=key[0], var_name="key", value_name="value")
-            long["key"] = long["key"].str.slice(len(METADATA_PREFIX))
-            long = long.dropna(subset=["value"])
-            long["value"] = long["value"].astype("string").str.strip()
-            long = long[long["value"] != ""]
-            meta = pd.DataFrame(
-                {
-                    "entity": spec.metadata_entity,
-                    "entity_id": long[key[0]].astype("string").str.strip(),
-                    "key": long["key"],
-                    "value": long["value"],
-                }
-            )
-    return out, meta, checker.problems
 
 
 def _check_rules(name: str, out: pd.DataFrame, checker: FrameChecker) -> None:
@@ -186,7 +200,8 @@ def _check_rules(name: str, out: pd.DataFrame, checker: FrameChecker) -> None:
         start, end = out["service_period_start"], out["service_period_end"]
         both = start.notna() & end.notna()
         backwards = both & (
-            pd.to_datetime(end, errors="coerce") < pd.to_datetime(start, errors="coerce")
+            pd.to_datetime(end, errors="coerce")
+            < pd.to_datetime(start, errors="coerce")
         )
         checker.report(
             backwards,
@@ -194,7 +209,11 @@ def _check_rules(name: str, out: pd.DataFrame, checker: FrameChecker) -> None:
             "service period ends before it starts; swap the dates or fix the end",
         )
         recurring = kind.isin(["subscription", "usage"])
-        one_sided = recurring & (start.isna() != end.isna())
+        # Empty in the source, so that an invalid date is reported only once.
+        raw = checker.frame
+        one_sided = recurring & (
+            _blank(raw["service_period_start"]) != _blank(raw["service_period_end"])
+        )
         checker.report(
             one_sided,
             "service_period_end",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from revaxis._errors import ImportRejected, RevaxisError
@@ -23,28 +24,33 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-axes_app = typer.Typer(help="List the analytical axes of the workspace.", no_args_is_help=True)
-settings_app = typer.Typer(help="Show and change workspace settings.", no_args_is_help=True)
+axes_app = typer.Typer(
+    help="Manage the analytical axes: create, delete, set values, label rules.",
+    no_args_is_help=True,
+)
+settings_app = typer.Typer(
+    help="Show and change workspace settings.", no_args_is_help=True
+)
 app.add_typer(axes_app, name="axes")
 app.add_typer(settings_app, name="settings")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
 
 
-class IntervalOption(str, Enum):
+class IntervalOption(StrEnum):
     month = "month"
     quarter = "quarter"
     year = "year"
 
 
-class ImportFormat(str, Enum):
+class ImportFormat(StrEnum):
     csv = "csv"
     periods = "periods"
     mapped = "mapped"
@@ -59,7 +65,8 @@ def main_options(
         Path | None,
         typer.Option(
             "--db",
-            help="Workspace file (DuckDB). Default: $REVAXIS_DB, else ./revaxis.duckdb.",
+            help="Workspace file (DuckDB). Default: $REVAXIS_DB, else "
+            "./revaxis.duckdb.",
             show_default=False,
         ),
     ] = None,
@@ -101,7 +108,7 @@ def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
             elif value is None or (not isinstance(value, str) and pd.isna(value)):
                 cells.append("")
             else:
-                cells.append(str(value))
+                cells.append(escape(str(value)))
         rows.append(cells)
         table.add_row(*cells)
     # Wide enough for every cell, so that a narrow terminal or a pipe never
@@ -114,7 +121,7 @@ def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
     raise typer.Exit(code=2)
 
 
@@ -126,7 +133,9 @@ def demo(
     months: Annotated[
         int, typer.Option(min=1, help="Months of history, ending this month.")
     ] = 36,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same data.")
+    ] = 42,
 ) -> None:
     """Write a realistic generated SaaS billing history into the workspace."""
     from revaxis.demo import generate_demo
@@ -170,7 +179,7 @@ def import_(
                 progress=sys.stderr.isatty(),
             )
     except ImportRejected as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(code=1) from None
     except RevaxisError as exc:
         _fail(exc)
@@ -208,6 +217,15 @@ def mrr(
             "the workspace setting (USD unless changed)."
         ),
     ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Keep the lines whose axis values match, e.g. \"channel = 'SEO' and "
+            "country in ('FR', 'DE')\"; MRR moving into or out of the filter is a "
+            "transfer.",
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
@@ -220,7 +238,12 @@ def mrr(
     try:
         with _workspace() as ws:
             frame = ws.mrr(
-                by=by, start=from_, end=to, interval=interval.value, currency=currency
+                by=by,
+                start=from_,
+                end=to,
+                interval=interval.value,
+                currency=currency,
+                filter=filter_,
             )
             shown_currency = ws.report_currency(currency)
     except RevaxisError as exc:
@@ -244,6 +267,11 @@ def axes_list(
     _print_frame(frame, format, "Axes")
 
 
+# Registers the create, delete, set, import, rules and preview commands on
+# `axes_app`, after `axes list`.
+from revaxis import _cli_axes  # noqa: E402, F401
+
+
 @settings_app.command("show")
 def settings_show() -> None:
     """Print every setting with its value and what it sets."""
@@ -261,7 +289,9 @@ def settings_show() -> None:
 @settings_app.command("set")
 def settings_set(
     key: Annotated[str, typer.Argument(help=f"One of: {', '.join(SETTINGS)}.")],
-    value: Annotated[str, typer.Argument(help="New value; an empty string restores the default.")],
+    value: Annotated[
+        str, typer.Argument(help="New value; an empty string restores the default.")
+    ],
 ) -> None:
     """Change a workspace setting."""
     try:
@@ -275,3 +305,7 @@ def settings_set(
 
 def main() -> None:
     app()
+
+
+# Registers the kpis, cohorts and lifetimes commands on `app`.
+from revaxis import _cli_kpis  # noqa: E402, F401

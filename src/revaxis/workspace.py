@@ -15,14 +15,18 @@ import ibis.expr.types as ir
 import pandas as pd
 from dateutil.relativedelta import relativedelta
 
-from revaxis import _axes, _engine, _fx, _periods, _report, _storage
+from revaxis import _axes, _engine, _filters, _fx, _periods, _report, _storage
 from revaxis._errors import ImportRejected, InputError, Problem
+from revaxis._kpis import parse_axis_key, parse_gross_margin, parse_window_months
 from revaxis._schema import IMPORT_ORDER, TABLES
 from revaxis._validate import LINE, check_frame
+from revaxis._workspace_axes import AxisAdmin
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "revaxis.duckdb"
+# Segment column that marks the lines a --filter keeps ("in") or leaves ("out").
+FILTER_COLUMN = "ax__filter"
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,9 @@ def _currency(text: str) -> str:
     from revaxis._validate import known_currency_codes
 
     if code not in known_currency_codes():
-        raise InputError(f"Unknown currency {text!r}: use an ISO 4217 code such as USD.")
+        raise InputError(
+            f"Unknown currency {text!r}: use an ISO 4217 code such as USD."
+        )
     return code
 
 
@@ -48,7 +54,9 @@ def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise InputError(f"Invalid number of days {text!r}: write a whole number.") from None
+        raise InputError(
+            f"Invalid number of days {text!r}: write a whole number."
+        ) from None
     if value < 0:
         raise InputError(f"Invalid number of days {text!r}: it cannot be negative.")
     return value
@@ -63,17 +71,35 @@ def _refunds(text: str) -> str:
 SETTINGS: dict[str, Setting] = {
     "currency": Setting("USD", _currency, "reporting currency, an ISO 4217 code"),
     "grace_days": Setting(
-        "0", _non_negative_int,
+        "0",
+        _non_negative_int,
         "days of renewal gap bridged without churn and reactivation",
     ),
     "delinquency_days": Setting(
-        None, _non_negative_int,
+        None,
+        _non_negative_int,
         "days after its invoice date after which an unpaid (open or uncollectible) "
         "line stops counting; empty means unpaid lines always count",
     ),
     "refunds": Setting(
-        "ignore", _refunds,
+        "ignore",
+        _refunds,
         "ignore: refunded lines count like paid ones; remove: they contribute nothing",
+    ),
+    "gross_margin": Setting(
+        "1.0",
+        parse_gross_margin,
+        "gross margin applied to LTV and CAC payback, a fraction 0-1 (0.8 or 80%)",
+    ),
+    "ltv_window_months": Setting(
+        "6",
+        parse_window_months,
+        "complete months whose mean customer churn rate gives LTV and lifetime",
+    ),
+    "channel_axis": Setting(
+        "channel",
+        parse_axis_key,
+        "key of the axis whose values match the channels of marketing spend (CAC)",
     ),
 }
 
@@ -88,12 +114,19 @@ class ImportReport:
     rows_rejected: int = 0
     rows_changed: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Rows left out on purpose by the row filters of a mapping file.
+    rows_skipped: int = 0
 
     def summary(self) -> str:
         changed = sum(self.rows_changed.values())
+        skipped = (
+            f", {self.rows_skipped} skipped by the mapping's filters"
+            if self.rows_skipped
+            else ""
+        )
         return (
             f"{self.source}: {self.rows_read} rows read, {self.rows_imported} imported "
-            f"({changed} new or changed), {self.rows_rejected} rejected"
+            f"({changed} new or changed){skipped}, {self.rows_rejected} rejected"
         )
 
 
@@ -101,7 +134,7 @@ def default_path() -> Path:
     return Path(os.environ.get("REVAXIS_DB", DEFAULT_DB))
 
 
-class Workspace:
+class Workspace(AxisAdmin):
     """A revaxis workspace stored in one DuckDB file (created when absent)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -149,7 +182,9 @@ class Workspace:
         _storage.write_setting(self.con, key, str(parsed))
 
     def report_currency(self, currency: str | None = None) -> str:
-        chosen = currency or os.environ.get("REVAXIS_CURRENCY") or self.settings["currency"]
+        chosen = (
+            currency or os.environ.get("REVAXIS_CURRENCY") or self.settings["currency"]
+        )
         return _currency(str(chosen))
 
     # Import -------------------------------------------------------------------
@@ -221,9 +256,8 @@ class Workspace:
         """Give a recurring line without a service period its plan's interval from
         its invoice date."""
         lines = clean["invoice_lines"]
-        need = (
-            lines["service_period_start"].isna()
-            & lines["kind"].isin(["subscription", "usage"])
+        need = lines["service_period_start"].isna() & lines["kind"].isin(
+            ["subscription", "usage"]
         )
         if not need.any():
             return []
@@ -242,17 +276,29 @@ class Workspace:
             plan_id = lines.at[idx, "plan_id"]
             day = lines.at[idx, "invoice_date"]
             if plan_id is None or pd.isna(plan_id) or plan_id not in plans.index:
-                problems.append(Problem(
-                    file, int(lines.at[idx, LINE]), "service_period_start", None,
-                    "a recurring line without a service period needs a plan_id of a "
-                    "known plan, whose interval then applies from the invoice date",
-                ))
+                problems.append(
+                    Problem(
+                        file,
+                        int(lines.at[idx, LINE]),
+                        "service_period_start",
+                        None,
+                        "a recurring line without a service period needs a "
+                        "plan_id of a known plan, whose interval then applies "
+                        "from the invoice date",
+                    )
+                )
                 continue
             if day is None or pd.isna(day):
-                problems.append(Problem(
-                    file, int(lines.at[idx, LINE]), "invoice_date", None,
-                    "a recurring line without a service period needs an invoice_date",
-                ))
+                problems.append(
+                    Problem(
+                        file,
+                        int(lines.at[idx, LINE]),
+                        "invoice_date",
+                        None,
+                        "a recurring line without a service period needs an "
+                        "invoice_date",
+                    )
+                )
                 continue
             unit = plans.at[plan_id, "interval_unit"]
             count = int(plans.at[plan_id, "interval_count"] or 1)
@@ -266,6 +312,31 @@ class Workspace:
             lines.at[idx, "service_period_end"] = day + step
         return problems
 
+    def import_path(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        mapping: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        *,
+        chunk_size: int | None = None,
+    ) -> ImportReport:
+        """Import a canonical CSV folder (format csv), a subscription-periods CSV
+        (periods) or any CSV or Excel export through a mapping file (mapped), in
+        one transaction. The formats are described in docs/import.md."""
+        from revaxis import _importers
+
+        return _importers.import_path(
+            self,
+            path,
+            format=format,
+            mapping=mapping,
+            progress=progress,
+            chunk_size=(
+                _importers.DEFAULT_CHUNK_ROWS if chunk_size is None else chunk_size
+            ),
+        )
+
     # Tables -------------------------------------------------------------------
 
     def table(self, name: str) -> ir.Table:
@@ -277,9 +348,6 @@ class Workspace:
         return _storage.table_counts(self.con)
 
     # Engine -------------------------------------------------------------------
-
-    def axes_registry(self) -> dict[str, _axes.Axis]:
-        return dict(_axes.NATIVE_AXES)
 
     def _engine_settings(self, as_of: dt.date | None) -> _engine.EngineSettings:
         s = self.settings
@@ -295,10 +363,14 @@ class Workspace:
     def _rates(self, currency: str) -> ir.Table:
         lines = self.table("invoice_lines")
         recurring = lines.filter(lines.kind.isin(["subscription", "usage"]))
-        spans = recurring.group_by("currency").aggregate(
-            first=recurring.service_period_start.min(),
-            last=recurring.service_period_start.max(),
-        ).execute()
+        spans = (
+            recurring.group_by("currency")
+            .aggregate(
+                first=recurring.service_period_start.min(),
+                last=recurring.service_period_start.max(),
+            )
+            .execute()
+        )
         if spans.empty:
             frame = pd.DataFrame({"day": [], "currency": [], "rate": []})
         else:
@@ -314,11 +386,28 @@ class Workspace:
         return ibis.memtable(frame).mutate(day=ibis._.day.cast("date"))
 
     def _pipeline(
-        self, by: Sequence[str], currency: str, as_of: dt.date | None
+        self,
+        by: Sequence[str],
+        currency: str,
+        as_of: dt.date | None,
+        *,
+        filter_text: str | None = None,
+        registry: dict[str, _axes.Axis] | None = None,
     ) -> tuple[ir.Table, ir.Table, list[str]]:
-        """Build (and cache) the movements by segment and the customer states."""
+        """Build (and cache) the movements by segment and the customer states.
+
+        A filter becomes one more segment column, true or false per line, so
+        that MRR moving into or out of the filtered set is a transfer; only the
+        rows where it is true are returned."""
         settings = self._engine_settings(as_of)
-        axes = _axes.resolve(list(by), self.axes_registry())
+        if registry is None:
+            registry = self.axes_registry()
+        axes = _axes.resolve(list(by), registry)
+        flt = _filters.parse_filter(filter_text) if filter_text else None
+        extra = []
+        if flt is not None:
+            _filters.check_filter(flt, registry, {})
+            extra = [k for k in flt.axes if k not in by]
         lm = _engine.line_mrr(
             self.table("invoice_lines"),
             self.table("subscriptions"),
@@ -326,12 +415,19 @@ class Workspace:
             settings,
         )
         lm = self._cache(lm)
-        missing = lm.filter(lm.rate.isnull()).select(
-            "currency", day=lm.service_period_start
-        ).distinct().limit(20).execute()
+        missing = (
+            lm.filter(lm.rate.isnull())
+            .select("currency", day=lm.service_period_start)
+            .distinct()
+            .limit(20)
+            .execute()
+        )
         if not missing.empty:
             raise _fx.missing_rate_error(
-                [(r.currency, pd.Timestamp(r.day).date()) for r in missing.itertuples()],
+                [
+                    (r.currency, pd.Timestamp(r.day).date())
+                    for r in missing.itertuples()
+                ],
                 currency,
             )
         # Changes after the report day are scheduled, not yet happened: MRR is
@@ -340,33 +436,70 @@ class Workspace:
         base_ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
         base_ev = base_ev.filter(base_ev.day <= report_day)
         states = self._cache(_engine.customer_states(base_ev))
-        acquisition = states.filter(states.kind == "new").group_by("customer_id").aggregate(
-            acquired_on=ibis._.day.min()
+        acquisition = (
+            states.filter(states.kind == "new")
+            .group_by("customer_id")
+            .aggregate(acquired_on=ibis._.day.min())
         )
         ctx = _axes.AxisContext(
             customers=self.table("customers"),
             plans=self.table("plans"),
             products=self.table("products"),
+            subscriptions=self.table("subscriptions"),
+            metadata=self.table("metadata"),
+            axis_values=self.con.table("axis_values"),
             acquisition=acquisition,
         )
-        lines = _axes.add_line_axes(lm, axes, ctx)
-        lines = _axes.add_customer_axes(lines, axes, ctx)
+        lines = _axes.add_axes(
+            lm, [*axes, *_axes.resolve(extra, registry)], ctx, registry
+        )
         columns = [_axes.column_name(a.key) for a in axes]
+        if flt is not None:
+            lines = self._cache(lines)
+            named = {k: lines[_axes.column_name(k)] for k in flt.axes}
+            # Only values compared with =, !=, in and not in must exist.
+            checked = {key for key, _, _ in flt.literals}
+            known = {
+                k: set(lines.select(c=named[k]).distinct().c.execute().tolist())
+                for k in checked
+            }
+            _filters.check_filter(flt, registry, known)
+            lines = lines.mutate(
+                **{FILTER_COLUMN: ibis.ifelse(flt.predicate(named), "in", "out")}
+            )
+            columns = [*columns, FILTER_COLUMN]
         if columns:
             ev = _engine.bridge_grace_gaps(
                 _engine.events(lines, columns), settings.grace_days
             )
             ev = self._cache(ev.filter(ev.day <= report_day))
+            # Days on which MRR only moves between segments (a value history)
+            # have no change for the customer but still need a state row.
+            states = self._cache(_engine.customer_states(ev))
         else:
             ev = self._cache(base_ev)
-        cur_fx = _engine.currency_fx(ev, states)
-        movements = self._cache(_engine.segment_movements(ev, states, cur_fx, columns))
+        cur_fx = _engine.currency_fx(ev, states, currency)
+        movements = _engine.segment_movements(ev, states, cur_fx, columns)
+        if flt is not None:
+            movements = movements.filter(movements[FILTER_COLUMN] == "in").drop(
+                FILTER_COLUMN
+            )
+            columns = columns[:-1]
+        movements = self._cache(movements)
         return movements, states, columns
 
     def _default_range(
-        self, interval: _periods.Interval, start: str | None, end: str | None,
+        self,
+        interval: _periods.Interval,
+        start: str | None,
+        end: str | None,
         states: ir.Table,
+        as_of: dt.date | None = None,
     ) -> list[dt.date] | None:
+        """Start days of the report's periods: from `start`, else the first period
+        with MRR; to `end`, else the report day's period while anyone pays, or
+        else the period of the latest invoice date or MRR change (never after
+        the report day)."""
         if start is not None:
             first = _periods.parse_label(start, interval)
         else:
@@ -377,10 +510,22 @@ class Workspace:
         if end is not None:
             last = _periods.parse_label(end, interval)
         else:
-            latest = self.table("invoice_lines").invoice_date.max().execute()
-            if latest is None or pd.isna(latest):
-                return None
-            last_day = min(pd.Timestamp(latest).date(), dt.date.today())
+            report_day = as_of or dt.date.today()
+            if self._anyone_paying(states):
+                last_day = report_day
+            else:
+                days = [
+                    self.table("invoice_lines").invoice_date.max().execute(),
+                    states.day.max().execute(),
+                ]
+                known = [
+                    pd.Timestamp(d).date()
+                    for d in days
+                    if d is not None and not pd.isna(d)
+                ]
+                if not known:
+                    return None
+                last_day = min(max(known), report_day)
             last = _periods.period_start(last_day, interval)
         if last < first:
             raise InputError(
@@ -389,23 +534,49 @@ class Workspace:
             )
         return _periods.period_starts(first, last, interval)
 
+    @staticmethod
+    def _anyone_paying(states: ir.Table) -> bool:
+        """Whether any customer pays at the end of the report day."""
+        latest = states.group_by("customer_id").aggregate(
+            m1=states.m1_cents.argmax(states.day)
+        )
+        return int(latest.filter(latest.m1 > 0).count().execute()) > 0
+
+    def _coverage_end(self, states: ir.Table, as_of: dt.date | None) -> dt.date:
+        """First day after the moment that coverage and previews describe: the
+        report day while anyone pays, else the end of the month of the latest
+        invoice (so a workspace of past data shows its last state)."""
+        report_day = as_of or dt.date.today()
+        if self._anyone_paying(states):
+            return report_day + dt.timedelta(days=1)
+        invoiced = self.table("invoice_lines").invoice_date.max().execute()
+        if invoiced is None or pd.isna(invoiced):
+            return report_day + dt.timedelta(days=1)
+        last = min(pd.Timestamp(invoiced).date(), report_day)
+        return _periods.next_start(_periods.period_start(last, "month"), "month")
+
     def movements(
         self,
         by: str | Sequence[str] | None = None,
         *,
         currency: str | None = None,
         as_of: dt.date | None = None,
+        filter: str | None = None,
     ) -> pd.DataFrame:
         """One row per customer, segment and day with a movement: customer_id,
         date, one column per axis, and the movement amounts (churn and
         contraction as positive numbers) in the reporting currency."""
         keys = _split(by)
-        movements, _, columns = self._pipeline(keys, self.report_currency(currency), as_of)
+        movements, _, columns = self._pipeline(
+            keys, self.report_currency(currency), as_of, filter_text=filter
+        )
         names = list(_engine.MOVEMENTS)
         nonzero = ibis.or_(*[movements[n] != 0 for n in names])
         frame = movements.filter(nonzero).execute()
         self._release()
-        frame = frame.rename(columns={"day": "date", **dict(zip(columns, keys, strict=True))})
+        frame = frame.rename(
+            columns={"day": "date", **dict(zip(columns, keys, strict=True))}
+        )
         for name in names:
             frame[name] = frame[name].astype("int64") / 100
         frame["date"] = pd.to_datetime(frame["date"]).dt.date
@@ -422,12 +593,18 @@ class Workspace:
         rows = []
         for key, axis in self.axes_registry().items():
             movements, states, columns = self._pipeline([key], cur, as_of)
-            periods = self._default_range("month", None, None, states)
-            end = _periods.next_start(periods[-1], "month") if periods else dt.date.max
+            end = self._coverage_end(states, as_of)
             rows.append(_coverage_row(axis, movements, columns[0], end))
             self._release()
-        columns_out = ["key", "label", "level", "source", "values",
-                       "customers_coverage", "mrr_coverage"]
+        columns_out = [
+            "key",
+            "label",
+            "level",
+            "source",
+            "values",
+            "customers_coverage",
+            "mrr_coverage",
+        ]
         return pd.DataFrame(rows, columns=columns_out)
 
     def customer_mrr(
@@ -439,6 +616,7 @@ class Workspace:
         interval: str = "month",
         currency: str | None = None,
         as_of: dt.date | None = None,
+        filter: str | None = None,
     ) -> pd.DataFrame:
         """One row per customer, segment and period in which the customer pays in
         that segment at the period's end: customer_id, one column per axis,
@@ -447,10 +625,10 @@ class Workspace:
         keys = _split(by)
         period_interval = _periods.check_interval(interval)
         movements, states, columns = self._pipeline(
-            keys, self.report_currency(currency), as_of
+            keys, self.report_currency(currency), as_of, filter_text=filter
         )
         try:
-            periods = self._default_range(period_interval, start, end, states)
+            periods = self._default_range(period_interval, start, end, states, as_of)
             out_columns = ["customer_id", *keys, "period", "acquired_on", "mrr"]
             if periods is None:
                 return pd.DataFrame(columns=out_columns)
@@ -488,18 +666,22 @@ class Workspace:
         interval: str = "month",
         currency: str | None = None,
         as_of: dt.date | None = None,
+        filter: str | None = None,
     ) -> pd.DataFrame:
         """The MRR bridge: one row per period (and segment) with the columns period,
         one per axis, mrr_start, new, expansion, contraction, churn, reactivation,
         transfer_in, transfer_out, fx, mrr_end, customers_start, customers_end,
-        new_customers, churned_customers, reactivated_customers."""
+        new_customers, churned_customers, reactivated_customers.
+
+        `filter` keeps the lines whose axis values match an expression such as
+        "channel = 'SEO' and country in ('FR', 'DE')" (docs/axes-custom.md)."""
         keys = _split(by)
         period_interval = _periods.check_interval(interval)
         movements, states, columns = self._pipeline(
-            keys, self.report_currency(currency), as_of
+            keys, self.report_currency(currency), as_of, filter_text=filter
         )
         try:
-            periods = self._default_range(period_interval, start, end, states)
+            periods = self._default_range(period_interval, start, end, states, as_of)
             if periods is None:
                 return _report.to_frame(None, columns, keys, period_interval, [])
             table = _report.period_table(
@@ -508,6 +690,73 @@ class Workspace:
             return _report.to_frame(table, columns, keys, period_interval, periods)
         finally:
             self._release()
+
+    def kpis(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        interval: str = "month",
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+        filter: str | None = None,
+    ) -> pd.DataFrame:
+        """Subscription KPIs per period and segment (ARR, ARPA, churn rates, NRR,
+        GRR, LTV, CAC...), one row per row of `mrr` with the same arguments. The
+        columns are defined in docs/kpis.md."""
+        from revaxis import _kpis
+
+        return _kpis.kpis(
+            self,
+            by,
+            start=start,
+            end=end,
+            interval=interval,
+            currency=currency,
+            as_of=as_of,
+            filter=filter,
+        )
+
+    def cohorts(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        interval: str = "month",
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+        filter: str | None = None,
+    ) -> pd.DataFrame:
+        """Retention of acquisition cohorts in long form: one row per cohort,
+        segment at acquisition and age in periods (docs/kpis.md)."""
+        from revaxis import _cohorts
+
+        return _cohorts.cohorts(
+            self,
+            by,
+            interval=interval,
+            currency=currency,
+            as_of=as_of,
+            filter=filter,
+        )
+
+    def lifetimes(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        curve: bool = False,
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+        filter: str | None = None,
+    ) -> pd.DataFrame:
+        """Kaplan-Meier customer lifetimes per segment at acquisition: the median
+        in months with its 95 % confidence interval, or with `curve` the survival
+        curve (docs/kpis.md)."""
+        from revaxis import _lifetimes
+
+        return _lifetimes.lifetimes(
+            self, by, curve=curve, currency=currency, as_of=as_of, filter=filter
+        )
 
 
 def _coverage_row(

@@ -8,7 +8,11 @@ WITH "t5" AS (
       "t3"."currency",
       "t3"."day",
       SUM("t3"."d_cents") AS "d_cents",
-      SUM("t3"."d_micros") AS "d_micros"
+      SUM("t3"."d_micros") AS "d_micros",
+      SUM("t3"."end_cents") AS "end_cents",
+      SUM("t3"."end_micros") AS "end_micros",
+      SUM("t3"."new_cents") AS "new_cents",
+      SUM("t3"."new_micros") AS "new_micros"
     FROM (
       SELECT
         *
@@ -19,9 +23,13 @@ WITH "t5" AS (
           "t0"."currency",
           "t0"."start" AS "day",
           "t0"."mrr_cents" AS "d_cents",
-          "t0"."mrr_micros" AS "d_micros"
+          "t0"."mrr_micros" AS "d_micros",
+          0 AS "end_cents",
+          0 AS "end_micros",
+          CASE WHEN "t0"."mrr_micros" > 0 THEN "t0"."mrr_cents" ELSE 0 END AS "new_cents",
+          CASE WHEN "t0"."mrr_micros" > 0 THEN "t0"."mrr_micros" ELSE 0 END AS "new_micros"
         FROM "line_mrr" AS "t0"
-      ) AS "t1"
+      ) AS "t2"
       UNION ALL
       SELECT
         *
@@ -36,9 +44,13 @@ WITH "t5" AS (
           ) AS "d_cents",
           -(
             "t0"."mrr_micros"
-          ) AS "d_micros"
+          ) AS "d_micros",
+          "t0"."mrr_cents" AS "end_cents",
+          "t0"."mrr_micros" AS "end_micros",
+          0 AS "new_cents",
+          0 AS "new_micros"
         FROM "line_mrr" AS "t0"
-      ) AS "t2"
+      ) AS "t1"
     ) AS "t3"
     GROUP BY
       1,
@@ -62,7 +74,11 @@ FROM (
     "t15"."currency",
     "t15"."day",
     SUM("t15"."d_cents") AS "d_cents",
-    SUM("t15"."d_micros") AS "d_micros"
+    SUM("t15"."d_micros") AS "d_micros",
+    SUM("t15"."end_cents") AS "end_cents",
+    SUM("t15"."end_micros") AS "end_micros",
+    SUM("t15"."new_cents") AS "new_cents",
+    SUM("t15"."new_micros") AS "new_micros"
   FROM (
     SELECT
       "t14"."customer_id",
@@ -70,7 +86,11 @@ FROM (
       "t14"."currency",
       COALESCE("t14"."resume_day", "t14"."day") AS "day",
       "t14"."d_cents",
-      "t14"."d_micros"
+      "t14"."d_micros",
+      "t14"."end_cents",
+      "t14"."end_micros",
+      "t14"."new_cents",
+      "t14"."new_micros"
     FROM (
       SELECT
         "t7"."customer_id",
@@ -79,6 +99,10 @@ FROM (
         "t7"."day",
         "t7"."d_cents",
         "t7"."d_micros",
+        "t7"."end_cents",
+        "t7"."end_micros",
+        "t7"."new_cents",
+        "t7"."new_micros",
         "t13"."gap_customer",
         "t13"."gap_day",
         "t13"."resume_day"

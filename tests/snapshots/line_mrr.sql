@@ -105,11 +105,23 @@ FROM (
           END AS "net",
           CASE
             WHEN (
-              EXTRACT(day FROM "t1"."service_period_end") = LEAST(
-                EXTRACT(day FROM "t1"."service_period_start"),
-                EXTRACT(day FROM (
-                  DATE_TRUNC('MONTH', "t1"."service_period_end") + INTERVAL '1' MONTH
-                ) - INTERVAL '1' DAY)
+              (
+                EXTRACT(day FROM "t1"."service_period_end") = LEAST(
+                  EXTRACT(day FROM "t1"."service_period_start"),
+                  EXTRACT(day FROM (
+                    DATE_TRUNC('MONTH', "t1"."service_period_end") + INTERVAL '1' MONTH
+                  ) - INTERVAL '1' DAY)
+                )
+              )
+              OR (
+                (
+                  EXTRACT(day FROM "t1"."service_period_start") = EXTRACT(day FROM (
+                    DATE_TRUNC('MONTH', "t1"."service_period_start") + INTERVAL '1' MONTH
+                  ) - INTERVAL '1' DAY)
+                )
+                AND (
+                  EXTRACT(day FROM "t1"."service_period_end") >= EXTRACT(day FROM "t1"."service_period_start")
+                )
               )
             )
             AND (

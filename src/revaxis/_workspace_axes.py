@@ -1,0 +1,402 @@
+"""Axis management on a Workspace: the registry of native and custom axes, values
+set by hand or from a file, and label rules with their preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ibis
+import pandas as pd
+
+from revaxis import _axes, _custom_axes, _storage
+from revaxis._axes import NONE_LABEL, SENTINEL_START, Rule
+from revaxis._errors import ImportRejected, InputError, Problem, UnknownAxisError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+RULE_KINDS = ("map", "regex")
+
+_ENTITY_SOURCES = {
+    "customer": [("customers", "customer_id"), ("invoice_lines", "customer_id")],
+    "subscription": [
+        ("subscriptions", "subscription_id"),
+        ("invoice_lines", "subscription_id"),
+    ],
+    "product": [
+        ("products", "product_id"),
+        ("invoice_lines", "product_id"),
+        ("plans", "product_id"),
+    ],
+    "plan": [("plans", "plan_id"), ("invoice_lines", "plan_id")],
+}
+
+
+class AxisAdmin:
+    """Axis registry and values; mixed into Workspace."""
+
+    con: ibis.BaseBackend
+
+    def table(self, name: str) -> ir.Table:  # pragma: no cover - Workspace has it
+        raise NotImplementedError
+
+    # Registry -----------------------------------------------------------------
+
+    def _axis_specs(self) -> list[_custom_axes.AxisSpec]:
+        frame = self.con.table("axes").execute()
+        return _custom_axes.specs_from_frame(frame)
+
+    def _rules(self) -> dict[str, list[Rule]]:
+        frame = self.con.table("axis_rules").order_by("position").execute()
+        out: dict[str, list[Rule]] = {}
+        for row in frame.itertuples(index=False):
+            out.setdefault(row.axis_key, []).append(
+                Rule(row.kind, row.pattern, row.label)
+            )
+        return out
+
+    def axes_registry(self) -> dict[str, _axes.Axis]:
+        """Every axis of the workspace by key: native ones first, then custom ones in
+        the order they were created, each with its label rules."""
+        registry = dict(_axes.NATIVE_AXES)
+        registry["churn_reason"] = _custom_axes.churn_reason_axis(
+            self.table("subscriptions")
+        )
+        metadata = self.table("metadata")
+        for spec in self._axis_specs():
+            registry[spec.key] = _custom_axes.build_axis(spec, metadata)
+        rules = self._rules()
+        return {
+            key: _custom_axes.with_rules(axis, rules.get(key, []))
+            for key, axis in registry.items()
+        }
+
+    def create_axis(
+        self,
+        key: str,
+        *,
+        label: str | None = None,
+        level: str = "customer",
+        value_type: str = "category",
+        source: str = "manual",
+        parent: str | None = None,
+        buckets: Sequence[float] | None = None,
+    ) -> None:
+        """Register a custom axis.
+
+        `source` is `metadata.<key>` (read from the billing metadata of the
+        level's entity on every report) or `manual` (values set with
+        `set_axis_value` or `import_axis_values`). With `parent`, the axis groups
+        the values of another axis through its own label rules, or into
+        `buckets` when the parent is a number axis.
+        """
+        registry = self.axes_registry()
+        if parent is not None and parent in registry:
+            level = (
+                registry[parent].level
+                if registry[parent].level in (_custom_axes.LEVELS)
+                else "customer"
+            )
+            source = f"derived from {parent}"
+        spec = _custom_axes.AxisSpec(
+            key=key,
+            label=label or key.replace("_", " ").capitalize(),
+            level=level,
+            value_type=value_type,
+            source=source,
+            parent=parent,
+            buckets=tuple(buckets or ()),
+        )
+        _custom_axes.check_spec(spec, registry)
+        row = pd.DataFrame(
+            [
+                {
+                    "key": spec.key,
+                    "label": spec.label,
+                    "level": spec.level,
+                    "value_type": spec.value_type,
+                    "source": spec.source,
+                    "parent": spec.parent,
+                    "buckets": ",".join(f"{b:g}" for b in spec.buckets) or None,
+                }
+            ]
+        )
+        _storage.replace_rows(self.con, "axes", {}, row)
+
+    def delete_axis(self, key: str) -> None:
+        """Delete a custom axis with its values and rules."""
+        registry = self.axes_registry()
+        self._custom(key, registry)
+        children = [a.key for a in registry.values() if a.parent == key]
+        if children:
+            raise InputError(
+                f"Axis {key!r} is the source of {', '.join(children)}; delete those "
+                "first."
+            )
+        for table in ("axis_values", "axis_rules"):
+            _storage.execute(self.con, f"DELETE FROM {table} WHERE axis_key = ?", [key])
+        _storage.execute(self.con, "DELETE FROM axes WHERE key = ?", [key])
+
+    def _custom(self, key: str, registry: dict[str, _axes.Axis]) -> _axes.Axis:
+        if key not in registry:
+            raise UnknownAxisError(
+                f"Unknown axis {key!r}; list axes with `revaxis axes list`."
+            )
+        axis = registry[key]
+        if axis.source == "native" and key != "churn_reason":
+            raise InputError(
+                f"Axis {key!r} is native; it cannot be changed or deleted."
+            )
+        return axis
+
+    # Values -------------------------------------------------------------------
+
+    def _settable(self, key: str) -> _axes.Axis:
+        axis = self._custom(key, self.axes_registry())
+        if axis.parent is not None:
+            raise InputError(
+                f"Axis {key!r} is derived from {axis.parent!r}; set values on "
+                f"{axis.parent!r} or change {key!r}'s rules."
+            )
+        return axis
+
+    def _known_ids(self, level: str) -> set[str]:
+        ids: set[str] = set()
+        for table, column in _ENTITY_SOURCES[level]:
+            values = self.table(table)[column].execute().dropna()
+            ids.update(values.astype(str))
+        return ids
+
+    def set_axis_value(
+        self,
+        key: str,
+        entity_id: str,
+        value: str | None,
+        *,
+        valid_from: dt.date | str | None = None,
+        level: str | None = None,
+    ) -> None:
+        """Set the value of axis `key` for one entity (a customer, subscription,
+        product or plan, by the axis' level), from `valid_from` on or for all
+        time. A value of None removes it."""
+        axis = self._settable(key)
+        frame = pd.DataFrame(
+            [{"id": entity_id, "value": value, "valid_from": valid_from}]
+        )
+        rows = self._check_values(axis, frame, "command line", level)
+        if value is None:
+            _storage.execute(
+                self.con,
+                "DELETE FROM axis_values WHERE axis_key = ? AND entity_id = ? "
+                "AND valid_from = ?",
+                [key, entity_id, rows.iloc[0]["valid_from"]],
+            )
+            return
+        _storage.replace_rows(self.con, "axis_values", {}, rows)
+
+    def import_axis_values(self, key: str, path: str | Path) -> int:
+        """Import values of axis `key` from a CSV or Excel file with columns id,
+        value and optional valid_from; all rows or none. Returns the rows written."""
+        axis = self._settable(key)
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"File not found: {path}.")
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame.columns = [str(c).strip().lower() for c in frame.columns]
+        missing = [c for c in ("id", "value") if c not in frame.columns]
+        if missing:
+            raise ImportRejected(
+                [
+                    Problem(
+                        path.name,
+                        1,
+                        None,
+                        None,
+                        f"missing column(s) {', '.join(missing)}; the header must "
+                        "name id, value and optionally valid_from",
+                    )
+                ],
+                len(frame),
+            )
+        rows = self._check_values(axis, frame, path.name, None)
+        _storage.replace_rows(self.con, "axis_values", {}, rows)
+        return len(rows)
+
+    def _check_values(
+        self, axis: _axes.Axis, frame: pd.DataFrame, file: str, level: str | None
+    ) -> pd.DataFrame:
+        if level is not None and level != axis.level:
+            raise InputError(
+                f"Axis {axis.key!r} holds {axis.level} values; use --{axis.level}."
+            )
+        if "valid_from" not in frame.columns:
+            frame = frame.assign(valid_from=None)
+        problems: list[Problem] = []
+        known = self._known_ids(axis.level)
+        if (
+            axis.level in ("product", "plan")
+            and frame["valid_from"]
+            .astype(str)
+            .str.strip()
+            .replace({"None": "", "nan": ""})
+            .ne("")
+            .any()
+        ):
+            raise InputError(
+                f"Axis {axis.key!r} is a {axis.level} axis, whose values apply to all "
+                "time; remove valid_from."
+            )
+        out = []
+        for number, row in enumerate(frame.itertuples(index=False), start=2):
+            entity = str(row.id).strip()
+            value = None if row.value is None else str(row.value).strip()
+            raw_from = row.valid_from
+            if entity not in known:
+                problems.append(
+                    Problem(
+                        file,
+                        number,
+                        "id",
+                        entity,
+                        f"unknown {axis.level} id; import its billing "
+                        "data first or fix the id",
+                    )
+                )
+                continue
+            if raw_from is None or str(raw_from).strip() in ("", "None", "nan"):
+                day = SENTINEL_START
+            else:
+                try:
+                    day = dt.date.fromisoformat(str(raw_from).strip()[:10])
+                except ValueError:
+                    problems.append(
+                        Problem(
+                            file,
+                            number,
+                            "valid_from",
+                            str(raw_from),
+                            "invalid date; write YYYY-MM-DD",
+                        )
+                    )
+                    continue
+            out.append(
+                {
+                    "line": number,
+                    "axis_key": axis.key,
+                    "entity_id": entity,
+                    "valid_from": day,
+                    "value": value or None,
+                }
+            )
+        rows = pd.DataFrame(
+            out, columns=["line", "axis_key", "entity_id", "valid_from", "value"]
+        )
+        clash = rows.groupby(["entity_id", "valid_from"])["value"].nunique(dropna=False)
+        for entity, day in clash[clash > 1].index:
+            lines = rows[(rows.entity_id == entity) & (rows.valid_from == day)]["line"]
+            when = "all time" if day == SENTINEL_START else day.isoformat()
+            for number in lines:
+                problems.append(
+                    Problem(
+                        file,
+                        int(number),
+                        "value",
+                        entity,
+                        f"two different values for the same id on {when}; keep one",
+                    )
+                )
+        if problems:
+            raise ImportRejected(problems, len(frame))
+        return rows.drop(columns=["line"]).drop_duplicates(["entity_id", "valid_from"])
+
+    # Rules --------------------------------------------------------------------
+
+    def rules(self, key: str) -> pd.DataFrame:
+        """The label rules of an axis in the order they apply: position, kind,
+        pattern, label."""
+        _axes.resolve([key], self.axes_registry())
+        table = self.con.table("axis_rules")
+        frame = table.filter(table.axis_key == key).order_by("position").execute()
+        return frame[["position", "kind", "pattern", "label"]].reset_index(drop=True)
+
+    def add_rule(self, key: str, kind: str, pattern: str, label: str) -> None:
+        """Append a label rule: `map` replaces a whole label (trimmed,
+        case-insensitive) by `label`; `regex` replaces any label the regular
+        expression matches."""
+        _axes.resolve([key], self.axes_registry())
+        if kind not in RULE_KINDS:
+            raise InputError(f"Invalid rule kind {kind!r}: use map or regex.")
+        if not label.strip():
+            raise InputError("A rule needs a clean label after '='.")
+        if kind == "regex":
+            import re
+
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InputError(
+                    f"Invalid regular expression {pattern!r}: {exc}."
+                ) from None
+        current = self.rules(key)
+        position = int(current["position"].max()) + 1 if not current.empty else 1
+        row = pd.DataFrame(
+            [
+                {
+                    "axis_key": key,
+                    "position": position,
+                    "kind": kind,
+                    "pattern": pattern,
+                    "label": label.strip(),
+                }
+            ]
+        )
+        _storage.replace_rows(self.con, "axis_rules", {}, row)
+
+    def remove_rule(self, key: str, position: int) -> None:
+        current = self.rules(key)
+        if position not in set(current["position"]):
+            raise InputError(
+                f"Axis {key!r} has no rule {position}; list rules with "
+                f"`revaxis axes rules {key} --list`."
+            )
+        _storage.execute(
+            self.con,
+            "DELETE FROM axis_rules WHERE axis_key = ? AND position = ?",
+            [key, position],
+        )
+
+    def clean_values(self, key: str, labels: Sequence[str]) -> dict[str, str | None]:
+        """Where each raw label lands on axis `key` after its rules and buckets."""
+        axis = _axes.resolve([key], self.axes_registry())[0]
+        out = {}
+        for raw in labels:
+            clean = _axes.clean_label(raw, axis.rules)
+            if axis.buckets:
+                clean = _axes.bucket_label(clean, axis.buckets)
+            out[raw] = clean
+        return out
+
+    def preview(
+        self,
+        key: str,
+        *,
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """Preview axis `key`'s label rules: one row per raw label with raw_label,
+        label (where it lands), customers and mrr at the end of the latest month,
+        reviewed, rule (position of the first matching rule) and suggestions
+        (near-duplicate raw labels to merge). Details in `_preview.preview`."""
+        from revaxis import _preview
+
+        return _preview.preview(self, key, currency=currency, as_of=as_of)  # type: ignore[arg-type]
+
+
+def none_label() -> str:
+    return NONE_LABEL
