@@ -441,9 +441,7 @@ EUR_RATES = [
 
 
 def test_fx_only_on_lines_that_renew(make_workspace):
-    ws = make_workspace(
-        _two_eur_subscriptions([]), fx_rates=EUR_RATES
-    )
+    ws = make_workspace(_two_eur_subscriptions([]), fx_rates=EUR_RATES)
     # m: 200 EUR over 2 months = 100 EUR a month = 125.00 USD at 0.8.
     # y: 1,200 EUR over 12 months = 100 EUR = 125.00 USD. Nothing renews on
     # 1 February, so there is no fx although the rate moved.
@@ -471,8 +469,9 @@ def test_fx_revalues_ending_lines_at_new_lines_rate(make_workspace):
     assert february["mrr_end"] == 258.33
     by_plan = {
         r["plan"]: r
-        for r in ws.mrr(by="plan", start="2024-02", end="2024-02", as_of=AS_OF)
-        .to_dict(orient="records")
+        for r in ws.mrr(by="plan", start="2024-02", end="2024-02", as_of=AS_OF).to_dict(
+            orient="records"
+        )
     }
     assert by_plan["m"]["fx"] == -13.89
     assert by_plan["y"]["fx"] == 0
@@ -520,8 +519,9 @@ def test_credit_below_zero_churns_every_segment(make_workspace):
     # did not change; 1 February brings no movement.
     by_plan = {
         r["plan"]: r
-        for r in ws.mrr(by="plan", start="2024-01", end="2024-01", as_of=AS_OF)
-        .to_dict(orient="records")
+        for r in ws.mrr(by="plan", start="2024-01", end="2024-01", as_of=AS_OF).to_dict(
+            orient="records"
+        )
     }
     assert by_plan["A"]["churn"] == 100
     assert by_plan["B"]["churn"] == 30

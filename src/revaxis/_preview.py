@@ -123,9 +123,7 @@ def _carried_by_raw_label(
     """raw_label, customers and mrr_cents at the end of the latest month: one
     row per label that any movement carries, with 0 for labels no one pays in
     then."""
-    movements, states, columns = ws._pipeline(
-        [key], currency, as_of, registry=registry
-    )
+    movements, states, columns = ws._pipeline([key], currency, as_of, registry=registry)
     column = columns[0]
     try:
         labels = movements.select(raw_label=movements[column]).distinct().execute()
