@@ -35,12 +35,19 @@ counted AS (
 
 -- Same grain: the service period's length in months. Whole calendar months
 -- when the end falls on the start's day of the month (clamped to the last day
--- of a shorter month), else days / (365.25 / 12).
+-- of a shorter month), else days / (365.25 / 12). A start on the last day of
+-- its month may be a clamped billing day, so there any end day from the
+-- start's day on counts as the same day.
 sized AS (
     SELECT
         *,
         CASE
-            WHEN day(period_end) = least(day(period_start), day(last_day(period_end)))
+            WHEN (
+                    day(period_end)
+                        = least(day(period_start), day(last_day(period_end)))
+                    OR (day(period_start) = day(last_day(period_start))
+                        AND day(period_end) >= day(period_start))
+                )
                 AND (year(period_end) - year(period_start)) * 12
                     + month(period_end) - month(period_start) > 0
                 THEN ((year(period_end) - year(period_start)) * 12
@@ -91,7 +98,9 @@ line_mrr AS (
 ),
 
 -- One row per customer, plan, currency and day up to $as_of on which MRR
--- changes: the net change in cents and in micros.
+-- changes: the net change (d_), the MRR of the lines that end that day (end_)
+-- and that of the positive lines that start that day (new_), each in cents
+-- and in micros. fx takes the old amount from end_ and the new rate from new_.
 events AS (
     SELECT
         customer_id,
@@ -99,17 +108,26 @@ events AS (
         currency,
         day,
         sum(d_cents) AS d_cents,
-        sum(d_micros) AS d_micros
+        sum(d_micros) AS d_micros,
+        sum(end_cents) AS end_cents,
+        sum(end_micros) AS end_micros,
+        sum(new_cents) AS new_cents,
+        sum(new_micros) AS new_micros
     FROM (
         SELECT
             customer_id, plan, currency, start_day AS day,
-            mrr_cents AS d_cents, mrr_micros AS d_micros
+            mrr_cents AS d_cents, mrr_micros AS d_micros,
+            0 AS end_cents, 0 AS end_micros,
+            CASE WHEN mrr_micros > 0 THEN mrr_cents ELSE 0 END AS new_cents,
+            CASE WHEN mrr_micros > 0 THEN mrr_micros ELSE 0 END AS new_micros
         FROM line_mrr
         WHERE end_day > start_day
         UNION ALL
         SELECT
             customer_id, plan, currency, end_day AS day,
-            -mrr_cents AS d_cents, -mrr_micros AS d_micros
+            -mrr_cents AS d_cents, -mrr_micros AS d_micros,
+            mrr_cents AS end_cents, mrr_micros AS end_micros,
+            0 AS new_cents, 0 AS new_micros
         FROM line_mrr
         WHERE end_day > start_day
     )
@@ -169,82 +187,60 @@ states AS (
 ),
 
 -- One row per customer, currency and change day of that currency, with the
--- fx movement. It is the old amount in the currency (l0 micros) revalued at
--- the rate of the lines in force after the change (v1 cents / l1 micros),
--- minus its old value v0.
+-- fx movement: the MRR of the lines that end that day (end_micros) revalued
+-- at the rate of the positive lines that start that day (new_cents /
+-- new_micros), minus its old value end_cents. Zero unless the customer pays
+-- before and after and lines both end and start in the currency, and always
+-- zero in $currency, whose rate is 1.
 currency_fx AS (
     SELECT
         c.customer_id,
         c.currency,
         c.day,
         CASE
-            WHEN st.kind = 'change' AND c.l1 - c.d_micros > 0 AND c.l1 > 0
-                THEN CAST(round((c.l1 - c.d_micros)::DOUBLE * c.v1 / c.l1) AS BIGINT)
-                    - (c.v1 - c.d_cents)
+            WHEN st.kind = 'change'
+                AND c.currency <> $currency
+                AND c.new_micros > 0
+                AND c.end_micros <> 0
+                THEN CAST(
+                    round(c.end_micros::DOUBLE * c.new_cents / c.new_micros) AS BIGINT
+                ) - c.end_cents
             ELSE 0
         END AS fx
     FROM (
         SELECT
-            *,
-            sum(d_cents) OVER w AS v1,
-            sum(d_micros) OVER w AS l1
-        FROM (
-            SELECT customer_id, currency, day,
-                sum(d_cents) AS d_cents, sum(d_micros) AS d_micros
-            FROM events
-            GROUP BY customer_id, currency, day
-        )
-        WINDOW w AS (
-            PARTITION BY customer_id, currency ORDER BY day ROWS UNBOUNDED PRECEDING
-        )
+            customer_id,
+            currency,
+            day,
+            sum(end_cents) AS end_cents,
+            sum(end_micros) AS end_micros,
+            sum(new_cents) AS new_cents,
+            sum(new_micros) AS new_micros
+        FROM events
+        GROUP BY customer_id, currency, day
     ) AS c
     JOIN states AS st USING (customer_id, day)
 ),
 
 -- One row per customer, plan, currency and day with a non-zero fx in the
--- currency: the plan's weight in the fx share, its value before the change
--- (after it when no plan had a value before, else 1 each).
+-- currency: the plan's weight in the fx share, the MRR in micros of its lines
+-- in the currency that end that day (micros, because a line worth less than a
+-- cent still ends).
 fx_weights AS (
     SELECT
         *,
-        CASE
-            WHEN sum0 > 0 THEN abs0::DOUBLE
-            WHEN sum1 > 0 THEN abs1::DOUBLE
-            ELSE 1.0
-        END AS weight,
-        CASE
-            WHEN sum0 > 0 THEN sum0::DOUBLE
-            WHEN sum1 > 0 THEN sum1::DOUBLE
-            ELSE n::DOUBLE
-        END AS weight_sum
+        sum(weight) OVER (PARTITION BY customer_id, currency, day) AS weight_sum
     FROM (
         SELECT
-            *,
-            sum(abs0) OVER g AS sum0,
-            sum(abs1) OVER g AS sum1,
-            count(*) OVER g AS n
-        FROM (
-            SELECT
-                e.customer_id,
-                e.plan,
-                e.currency,
-                e.day,
-                f.fx,
-                abs(e.v1 - e.d_cents) AS abs0,
-                abs(e.v1) AS abs1
-            FROM (
-                SELECT
-                    *,
-                    sum(d_cents) OVER (
-                        PARTITION BY customer_id, plan, currency
-                        ORDER BY day ROWS UNBOUNDED PRECEDING
-                    ) AS v1
-                FROM events
-            ) AS e
-            JOIN currency_fx AS f USING (customer_id, currency, day)
-            WHERE f.fx <> 0
-        )
-        WINDOW g AS (PARTITION BY customer_id, currency, day)
+            e.customer_id,
+            e.plan,
+            e.currency,
+            e.day,
+            f.fx,
+            abs(e.end_micros)::DOUBLE AS weight
+        FROM events AS e
+        JOIN currency_fx AS f USING (customer_id, currency, day)
+        WHERE f.fx <> 0
     )
 ),
 

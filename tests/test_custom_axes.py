@@ -295,3 +295,71 @@ def test_delete_axis(channel_ws):
     assert "channel" not in channel_ws.axes_registry()
     with pytest.raises(revaxis.InputError, match="native"):
         channel_ws.delete_axis("plan")
+
+
+def test_mrr_band_moves_by_transfer(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2024-02-01", 50),
+            line("a", "2024-02-01", "2024-03-01", 150),
+            line("b", "2024-01-01", "2024-04-01", 600),
+        ]
+    )
+    ws.create_axis("band", source="computed.mrr_band", buckets=[0, 100])
+    february = _by(ws, "band", "2024-02")
+    # a goes from 50 (band 0-100) to 150 (100+) on 1 February: 50 moves by
+    # transfer and 100 is expansion; b pays 200 a month in 100+ throughout.
+    assert february["0-100"]["transfer_out"] == 50
+    assert february["0-100"]["mrr_end"] == 0
+    assert february["100+"]["transfer_in"] == 50
+    assert february["100+"]["expansion"] == 100
+    assert february["100+"]["mrr_end"] == 350
+    assert february["100+"]["customers_end"] == 2
+
+
+def test_lifecycle_stages_by_tenure_and_renewal(make_workspace):
+    ws = make_workspace([line("a", "2024-01-01", "2025-01-01", 1200)])
+    ws.create_axis("stage", source="computed.lifecycle")
+    moves = ws.movements(by="stage", as_of=AS_OF)
+    steps = [
+        (row.date.isoformat(), row.stage, row.new + row.transfer_in, row.churn)
+        for row in moves.itertuples()
+        if row.new or row.transfer_in or row.churn
+    ]
+    # Acquired 1 January 2024 (MRR 100): new for 30 days, onboarding until day
+    # 90 (31 March), then established; up for renewal 60 days before the annual
+    # period ends on 1 January 2025, that is from 2 November 2024.
+    assert steps == [
+        ("2024-01-01", "new", 100, 0),
+        ("2024-01-31", "onboarding", 100, 0),
+        ("2024-03-31", "established", 100, 0),
+        ("2024-11-02", "up for renewal", 100, 0),
+        ("2025-01-01", "up for renewal", 0, 100),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source": "computed.mrr_band"}, "needs --buckets"),
+        ({"source": "computed.mrr_band", "buckets": [100, 0]}, "increasing"),
+        ({"source": "computed.lifecycle", "buckets": [30, 90]}, "three numbers"),
+        ({"source": "computed.lifecycle", "buckets": [90, 30, 60]}, "below the days"),
+        ({"source": "computed.health"}, "computed.mrr_band and computed.lifecycle"),
+        (
+            {"source": "computed.mrr_band", "buckets": [0], "level": "plan"},
+            "customer axis",
+        ),
+    ],
+    ids=[
+        "band-no-edges",
+        "band-order",
+        "lifecycle-count",
+        "lifecycle-order",
+        "unknown",
+        "level",
+    ],
+)
+def test_computed_axis_errors(channel_ws, kwargs, message):
+    with pytest.raises(revaxis.InputError, match=message):
+        channel_ws.create_axis("x", **kwargs)

@@ -1328,12 +1328,13 @@ def ecb_aud_rate(currency: str, day: pd.Timestamp) -> float:
 def hand_year_end_mrr_by_country(year: int) -> dict[str, float]:
     """MRR in AUD at the end of 31 December of `year`, by country, from the CSV.
 
-    A line counts when start <= day < end. Its MRR is Amount / months, where
+    A line counts when start <= day < end. Its MRR is Amount / months. The
     months are whole calendar months when ValidTo falls on ValidFrom's day of
-    the month (clamped to a shorter month, or any later day when ValidFrom is
-    its month's last day), else days / (365.25 / 12). The MRR
-    is converted at the ECB rate of the start day and rounded to the cent half
-    away from zero. A customer's MRR is the sum of their lines, floored at zero.
+    the month. That day is clamped to a shorter month, and any later day counts
+    when ValidFrom is its month's last day. Other periods count
+    days / (365.25 / 12). The MRR is converted at the ECB rate of the start day
+    and rounded to the cent half away from zero. A customer's MRR is the sum of
+    their lines, floored at zero.
     """
     lines = displayr_frame()
     day = pd.Timestamp(year, 12, 31)

@@ -36,6 +36,8 @@ class AxisContext:
     metadata: ir.Table
     axis_values: ir.Table
     acquisition: ir.Table  # customer_id, acquired_on
+    states: ir.Table  # customer_id, day, m0_cents, m1_cents, kind
+    lines: ir.Table  # invoice lines that carry MRR (engine step line_mrr)
 
 
 LineValue = Callable[[ir.Table, AxisContext], ir.Table]

@@ -66,8 +66,8 @@ def _parse_buckets(text: str) -> list[float]:
         return [float(part) for part in text.split(",")]
     except ValueError:
         _fail(
-            f"Invalid --buckets {text!r}: write increasing numbers separated by "
-            "commas, such as 0,10,50,250."
+            f"Invalid --buckets {text!r}: write numbers separated by commas, such "
+            "as 0,10,50,250."
         )
 
 
@@ -108,7 +108,10 @@ def axes_create(
         typer.Option(
             help="metadata.<key>: the billing metadata key of the level's entity, "
             "read again on every report; manual: values given with `axes set` or "
-            "`axes import`. Default: manual.",
+            "`axes import`; computed.mrr_band: the band of the customer's MRR, "
+            "edges in --buckets; computed.lifecycle: new, onboarding, established "
+            "or up for renewal, thresholds in --buckets as days (default "
+            "30,90,60). Default: manual.",
             show_default=False,
         ),
     ] = None,

@@ -11,6 +11,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from revaxis import _computed_axes
 from revaxis._axes import (
     NATIVE_AXES,
     SENTINEL_END,
@@ -141,6 +142,15 @@ def build_axis(spec: AxisSpec, metadata: ir.Table) -> Axis:
     }
     if spec.parent is not None:
         return Axis(**common, parent=spec.parent)  # type: ignore[arg-type]
+    if spec.source.startswith("computed."):
+        # The numbers are band edges or lifecycle thresholds, used by the
+        # history itself rather than as buckets over a value.
+        kind = spec.source.removeprefix("computed.")
+        return Axis(  # type: ignore[arg-type]
+            **{**common, "buckets": ()},
+            history=_computed_axes.computed_history(kind, spec.buckets),
+            entity_column="customer_id",
+        )
     if spec.level in ("product", "plan"):
         return Axis(  # type: ignore[arg-type]
             **common, line_value=_entity_value(spec.key, spec.level, meta_key)
@@ -205,9 +215,13 @@ def check_spec(spec: AxisSpec, existing: dict[str, Axis]) -> None:
                 f"--buckets needs a number axis, and {spec.parent!r} is "
                 f"{existing[spec.parent].value_type}; create it with --type number."
             )
+    elif spec.source.startswith("computed."):
+        _check_computed(spec)
+        return
     elif not (spec.source == "manual" or spec.source.startswith("metadata.")):
         raise InputError(
-            f"Invalid source {spec.source!r}: use metadata.<key> or manual."
+            f"Invalid source {spec.source!r}: use metadata.<key>, manual, "
+            "computed.mrr_band or computed.lifecycle."
         )
     elif spec.source.startswith("metadata.") and len(spec.source) <= len("metadata."):
         raise InputError(
@@ -217,6 +231,34 @@ def check_spec(spec: AxisSpec, existing: dict[str, Axis]) -> None:
         raise InputError(
             f"Invalid buckets {', '.join(f'{b:g}' for b in spec.buckets)}: give "
             "increasing edges such as 0,10,50,250."
+        )
+
+
+def _check_computed(spec: AxisSpec) -> None:
+    kind = spec.source.removeprefix("computed.")
+    if kind not in _computed_axes.KINDS:
+        raise InputError(
+            f"Invalid source {spec.source!r}: computed axes are computed.mrr_band "
+            "and computed.lifecycle."
+        )
+    if spec.level != "customer":
+        raise InputError(f"A {spec.source} axis is a customer axis; drop --level.")
+    if kind == "mrr_band" and (
+        not spec.buckets or list(spec.buckets) != sorted(set(spec.buckets))
+    ):
+        raise InputError(
+            "A computed.mrr_band axis needs --buckets with increasing MRR edges in "
+            "the reporting currency, e.g. 0,100,500,1000."
+        )
+    if kind == "lifecycle" and spec.buckets and len(spec.buckets) != 3:
+        raise InputError(
+            "A computed.lifecycle axis takes three numbers in --buckets: days as "
+            "new, days until established, days before a renewal (default 30,90,60)."
+        )
+    if kind == "lifecycle" and spec.buckets and spec.buckets[0] >= spec.buckets[1]:
+        raise InputError(
+            "The lifecycle thresholds must have the days as new below the days "
+            "until established, e.g. 30,90,60."
         )
 
 

@@ -544,23 +544,28 @@ def _period_lines(
 def _expand_periods(
     ws: Workspace, periods: pd.DataFrame, counts: np.ndarray
 ) -> pd.DataFrame:
+    # One row per line: the period's row repeated, and the line's position k.
     rows = periods.iloc[np.repeat(np.arange(len(periods)), counts)]
     rows = rows.reset_index(drop=True)
     offsets = np.arange(int(counts.sum())) - np.repeat(
         np.cumsum(counts) - counts, counts
     )
+
     piece_start = _add_months(rows["start"], offsets)
     next_start = _add_months(rows["start"], offsets + 1)
     piece_end = next_start.where(next_start < rows["end"], rows["end"])
     months = _months_by_engine(ws, piece_start, piece_end)
+    amount = rows["monthly_amount"].to_numpy() * months
+
+    # Ids that name the period and the line's first day.
     period_start = rows["start"].dt.strftime("%Y-%m-%d")
     period_end = rows["end"].dt.strftime("%Y-%m-%d")
     subscription = rows["subscription_id"].fillna("")
     invoice_id = (
         rows["customer_id"] + "/" + subscription + "/" + period_start + "/" + period_end
     )
-    amount = rows["monthly_amount"].to_numpy() * months
     line_start = piece_start.dt.strftime("%Y-%m-%d")
+
     return pd.DataFrame(
         {
             "invoice_id": invoice_id,

@@ -435,7 +435,9 @@ class Workspace(AxisAdmin):
         report_day = settings.as_of or dt.date.today()
         base_ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
         base_ev = base_ev.filter(base_ev.day <= report_day)
-        states = self._cache(_engine.customer_states(base_ev))
+        # Left lazy: with an axis the states are rebuilt from the segment events,
+        # and these only feed the acquisition days of cohort axes.
+        states = _engine.customer_states(base_ev)
         acquisition = (
             states.filter(states.kind == "new")
             .group_by("customer_id")
@@ -449,6 +451,8 @@ class Workspace(AxisAdmin):
             metadata=self.table("metadata"),
             axis_values=self.con.table("axis_values"),
             acquisition=acquisition,
+            states=states,
+            lines=lm,
         )
         lines = _axes.add_axes(
             lm, [*axes, *_axes.resolve(extra, registry)], ctx, registry
@@ -478,6 +482,7 @@ class Workspace(AxisAdmin):
             states = self._cache(_engine.customer_states(ev))
         else:
             ev = self._cache(base_ev)
+            states = self._cache(states)
         cur_fx = _engine.currency_fx(ev, states, currency)
         movements = _engine.segment_movements(ev, states, cur_fx, columns)
         if flt is not None:
