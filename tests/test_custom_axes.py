@@ -363,3 +363,26 @@ def test_lifecycle_stages_by_tenure_and_renewal(make_workspace):
 def test_computed_axis_errors(channel_ws, kwargs, message):
     with pytest.raises(revaxis.InputError, match=message):
         channel_ws.create_axis("x", **kwargs)
+
+
+def test_rules_apply_to_native_axes(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2024-02-01", 10, plan_id="pro_m"),
+            line("b", "2024-01-01", "2024-02-01", 20, plan_id="PRO-Y"),
+            line("c", "2024-01-01", "2024-02-01", 40),
+        ],
+        customers=[
+            {"customer_id": "a", "country": "Fiji Islands"},
+            {"customer_id": "b", "country": "FJ"},
+            {"customer_id": "c", "country": "Fiji"},
+        ],
+    )
+    ws.add_rule("plan", "regex", "(?i)^pro", "Pro")
+    ws.add_rule("country", "map", "fiji islands", "FJ")
+    plans = _by(ws, "plan", "2024-01")
+    # pro_m 10 + PRO-Y 20 = 30 under Pro; c has no plan.
+    assert {k: r["mrr_end"] for k, r in plans.items()} == {"Pro": 30, "(none)": 40}
+    countries = _by(ws, "country", "2024-01")
+    # "Fiji Islands" names no country on its own; the rule maps it to FJ.
+    assert {k: r["mrr_end"] for k, r in countries.items()} == {"FJ": 70}
