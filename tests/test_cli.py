@@ -154,3 +154,33 @@ def test_console_script_runs(demo_db):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("period,mrr_start,new,")
+
+
+def test_report_on_missing_workspace_creates_nothing(tmp_path):
+    path = tmp_path / "absent" / "ws.duckdb"
+    result = runner.invoke(app, ["--db", str(path), "mrr"])
+    assert result.exit_code == 2
+    assert "not found" in result.stderr
+    assert not path.parent.exists()
+
+
+def test_report_on_empty_workspace_is_an_error(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    setup = runner.invoke(
+        app, ["--db", str(path), "settings", "set", "currency", "EUR"]
+    )
+    assert setup.exit_code == 0, setup.output
+    result = runner.invoke(app, ["--db", str(path), "mrr"])
+    assert result.exit_code == 2
+    assert "has no invoice lines" in result.stderr
+
+
+def test_as_of_leaves_out_later_changes(demo_db):
+    args = ["--db", str(demo_db), "mrr", "--format", "csv", "--from", "2026-01"]
+    early = runner.invoke(app, [*args, "--as-of", "2026-03-15"])
+    assert early.exit_code == 0, early.output
+    # The default range ends at the report day's period.
+    assert early.stdout.splitlines()[-1].startswith("2026-03,")
+    bad = runner.invoke(app, [*args, "--as-of", "15/03/2026"])
+    assert bad.exit_code == 2
+    assert "write a day as YYYY-MM-DD" in bad.stderr

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import rapidfuzz
 
 from revaxis import _countries
 from revaxis._engine import months_between
@@ -320,8 +321,10 @@ def resolve(keys: Sequence[str], registry: dict[str, Axis]) -> list[Axis]:
     for key in keys:
         if key not in registry:
             known = ", ".join(sorted(registry))
+            close = rapidfuzz.process.extractOne(key, list(registry), score_cutoff=75)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UnknownAxisError(
-                f"Unknown axis {key!r}. Known axes: {known}. List them with "
+                f"Unknown axis {key!r}.{hint} Known axes: {known}. List them with "
                 "`revaxis axes list`."
             )
         out.append(registry[key])

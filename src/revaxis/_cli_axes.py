@@ -153,9 +153,21 @@ def axes_create(
                 buckets=edges,
             )
             axis = ws.axes_registry()[key]
+            known_keys = ws.metadata_keys(axis.level)
     except RevaxisError as exc:
         _fail(str(exc))
     _say(f"Created axis {key!r}: {axis.level} level, source {axis.source}.")
+    meta_key = axis.source.removeprefix("metadata.")
+    if axis.source.startswith("metadata.") and meta_key not in known_keys:
+        listed = ", ".join(known_keys) or "none yet"
+        err.print(
+            escape(
+                f"warning: no {axis.level} has the metadata key {meta_key!r} yet, "
+                f"so every value is (none) until an import brings it. Keys "
+                f"present: {listed}."
+            ),
+            highlight=False,
+        )
 
 
 @axes_app.command("delete")

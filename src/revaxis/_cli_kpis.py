@@ -180,8 +180,8 @@ def kpis(
     to: Annotated[
         str | None,
         typer.Option(
-            help="Last period. Default: the period of the latest invoice date, "
-            "never after today."
+            help="Last period. Default: the report day's period while anyone "
+            "pays, else the period of the latest invoice date or MRR change."
         ),
     ] = None,
     interval: Annotated[

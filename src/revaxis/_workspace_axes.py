@@ -74,6 +74,12 @@ class AxisAdmin:
             for key, axis in registry.items()
         }
 
+    def metadata_keys(self, level: str) -> list[str]:
+        """Metadata keys that entities of `level` carry, sorted."""
+        md = self.table("metadata")
+        keys = md.filter(md.entity == level).key.execute()
+        return sorted(set(keys.dropna().tolist()))
+
     def create_axis(
         self,
         key: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from revaxis._errors import ImportRejected, RevaxisError
+from revaxis._errors import ImportRejected, PeriodError, RevaxisError, WorkspaceError
 from revaxis.workspace import SETTINGS, Workspace, default_path
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ class ImportFormat(StrEnum):
     csv = "csv"
     periods = "periods"
     mapped = "mapped"
+    stripe_json = "stripe-json"
 
 
 _state: dict[str, Path] = {}
@@ -81,8 +83,16 @@ def main_options(
     )
 
 
-def _workspace() -> Workspace:
-    return Workspace(_state.get("db", default_path()))
+def _workspace(create: bool = False) -> Workspace:
+    """Open the workspace of --db; only commands that write data create it."""
+    path = _state.get("db", default_path())
+    if not create and not path.exists():
+        raise WorkspaceError(
+            f"Workspace {path} not found. Create one with `revaxis demo` or "
+            "`revaxis import PATH`, or point --db (or REVAXIS_DB) at an existing "
+            "workspace file."
+        )
+    return Workspace(path)
 
 
 def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
@@ -120,6 +130,18 @@ def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
     Console(width=max(80, sum(widths) + 3 * len(widths) + 1)).print(table)
 
 
+def parse_day(text: str | None, option: str) -> dt.date | None:
+    """A day given on the command line, or None."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise PeriodError(
+            f"Invalid {option} {text!r}: write a day as YYYY-MM-DD."
+        ) from None
+
+
 def _fail(exc: Exception) -> None:
     err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
     raise typer.Exit(code=2)
@@ -142,7 +164,7 @@ def demo(
 
     tables = generate_demo(customers=customers, months=months, seed=seed)
     try:
-        with _workspace() as ws:
+        with _workspace(create=True) as ws:
             report = ws.load(tables, source=f"demo(seed={seed})", format="demo")
     except RevaxisError as exc:
         _fail(exc)
@@ -158,7 +180,7 @@ def import_(
             "--format",
             help="csv: a folder of canonical CSV files (default for a folder); "
             "periods: a subscription-periods CSV; mapped: any CSV or Excel export "
-            "read through --mapping.",
+            "read through --mapping; stripe-json: a JSON file of Stripe objects.",
         ),
     ] = None,
     mapping: Annotated[
@@ -171,7 +193,7 @@ def import_(
 ) -> None:
     """Import billing data into the workspace; a failed import changes nothing."""
     try:
-        with _workspace() as ws:
+        with _workspace(create=True) as ws:
             report = ws.import_path(
                 path,
                 format=format.value if format else None,
@@ -203,8 +225,8 @@ def mrr(
     to: Annotated[
         str | None,
         typer.Option(
-            help="Last period. Default: the period of the latest invoice date, "
-            "never after today."
+            help="Last period. Default: the report day's period while anyone "
+            "pays, else the period of the latest invoice date or MRR change."
         ),
     ] = None,
     interval: Annotated[
@@ -226,6 +248,14 @@ def mrr(
             "transfer.",
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Report day (YYYY-MM-DD): changes after it are left out. "
+            "Default: today.",
+        ),
+    ] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
@@ -244,6 +274,7 @@ def mrr(
                 interval=interval.value,
                 currency=currency,
                 filter=filter_,
+                as_of=parse_day(as_of, "--as-of"),
             )
             shown_currency = ws.report_currency(currency)
     except RevaxisError as exc:
@@ -275,8 +306,11 @@ from revaxis import _cli_axes  # noqa: E402, F401
 @settings_app.command("show")
 def settings_show() -> None:
     """Print every setting with its value and what it sets."""
-    with _workspace() as ws:
-        values = ws.settings
+    try:
+        with _workspace() as ws:
+            values = ws.settings
+    except RevaxisError as exc:
+        _fail(exc)
     frame = pd.DataFrame(
         [
             {"key": key, "value": values[key] or "", "meaning": spec.help}
@@ -295,7 +329,7 @@ def settings_set(
 ) -> None:
     """Change a workspace setting."""
     try:
-        with _workspace() as ws:
+        with _workspace(create=True) as ws:
             ws.set_setting(key, value)
             shown = ws.settings[key]
     except RevaxisError as exc:
@@ -307,5 +341,6 @@ def main() -> None:
     app()
 
 
-# Registers the kpis, cohorts and lifetimes commands on `app`.
-from revaxis import _cli_kpis  # noqa: E402, F401
+# Registers the kpis, cohorts and lifetimes commands, and the `sync` command
+# group (`revaxis sync stripe`), on `app`.
+from revaxis import _cli_kpis, _cli_sync  # noqa: E402, F401

@@ -16,10 +16,10 @@ import pandas as pd
 from dateutil.relativedelta import relativedelta
 
 from revaxis import _axes, _engine, _filters, _fx, _periods, _report, _storage
-from revaxis._errors import ImportRejected, InputError, Problem
+from revaxis._errors import InputError, Problem
 from revaxis._kpis import parse_axis_key, parse_gross_margin, parse_window_months
 from revaxis._schema import IMPORT_ORDER, TABLES
-from revaxis._validate import LINE, check_frame
+from revaxis._validate import LINE
 from revaxis._workspace_axes import AxisAdmin
 
 log = logging.getLogger(__name__)
@@ -211,41 +211,15 @@ class Workspace(AxisAdmin):
                 f"Unknown table(s) {', '.join(sorted(unknown))}: expected "
                 f"{', '.join(IMPORT_ORDER)}."
             )
-        report = ImportReport(source)
-        problems: list[Problem] = []
-        clean: dict[str, pd.DataFrame] = {}
-        metadata: list[pd.DataFrame] = []
-        for name in IMPORT_ORDER:
-            if name not in tables:
-                continue
-            frame = tables[name]
-            report.rows_read += len(frame)
-            file = (files or {}).get(name, f"{name}.csv")
-            if name == "fx_rates" and "base" not in frame.columns:
-                frame = frame.assign(base=base_currency or self.report_currency())
-            good, meta, found = check_frame(name, frame, file)
-            problems.extend(found)
-            clean[name] = good
-            if not meta.empty:
-                metadata.append(meta)
-        if "invoice_lines" in clean:
-            problems.extend(self._fill_service_periods(clean, files or {}))
-        if problems:
-            raise ImportRejected(problems, report.rows_read)
-        frames = {name: frame.drop(columns=[LINE]) for name, frame in clean.items()}
-        if metadata:
-            frames["metadata"] = pd.concat(metadata, ignore_index=True)
-        report.rows_imported = sum(len(f) for n, f in frames.items() if n != "metadata")
-        report.rows_changed = _storage.upsert_tables(
-            self.con,
-            frames,
-            {
-                "source": source,
-                "format": format,
-                "rows_read": report.rows_read,
-                "rows_imported": report.rows_imported,
-                "rows_rejected": 0,
-            },
+        from revaxis import _importers
+
+        report = _importers.load_frames(
+            self,
+            tables,
+            source=source,
+            format=format,
+            files=files or {},
+            base_currency=base_currency,
         )
         log.info("%s", report.summary())
         return report
@@ -337,6 +311,22 @@ class Workspace(AxisAdmin):
             ),
         )
 
+    def sync_stripe(
+        self,
+        api_key: str,
+        *,
+        account: str = "stripe",
+        since: dt.date | None = None,
+        api_base: str = "https://api.stripe.com",
+    ) -> ImportReport:
+        """Read a Stripe account through its API and upsert its objects; a later
+        sync of the same account reads only what changed. See docs/connectors.md."""
+        from revaxis import _stripe_sync
+
+        return _stripe_sync.sync_stripe(
+            self, api_key, account=account, since=since, api_base=api_base
+        )
+
     # Tables -------------------------------------------------------------------
 
     def table(self, name: str) -> ir.Table:
@@ -399,6 +389,12 @@ class Workspace(AxisAdmin):
         A filter becomes one more segment column, true or false per line, so
         that MRR moving into or out of the filtered set is a transfer; only the
         rows where it is true are returned."""
+        if self.counts()["invoice_lines"] == 0:
+            raise InputError(
+                f"Workspace {self.path} has no invoice lines. Import billing data "
+                "with `revaxis import PATH` or write a demo history with "
+                "`revaxis demo`."
+            )
         settings = self._engine_settings(as_of)
         if registry is None:
             registry = self.axes_registry()
@@ -534,8 +530,10 @@ class Workspace(AxisAdmin):
             last = _periods.period_start(last_day, interval)
         if last < first:
             raise InputError(
-                f"The period range is empty: --from {_periods.label(first, interval)} "
-                f"is after --to {_periods.label(last, interval)}."
+                f"The period range is empty: the first period "
+                f"{_periods.label(first, interval)} is after the last period "
+                f"{_periods.label(last, interval)}. Give a --from (start) before "
+                "--to (end), or leave them out."
             )
         return _periods.period_starts(first, last, interval)
 
