@@ -11,16 +11,23 @@ then times each step `--repeat` times, round-robin:
 - CLI: the process
   `revaxis --db FILE mrr --by plan --to 2025-06 --format csv > /dev/null`;
 - hand SQL: mrr_by_plan.sql, the same bridge written by hand in DuckDB SQL;
-- pandas: pandas_mrr.py, the same bridge in pandas over change events.
+- pandas events: pandas_mrr.mrr_by_plan, the same bridge in pandas over
+  change events;
+- pandas panel: pandas_mrr.mrr_by_plan_panel, the bridge as analysts usually
+  write it in pandas, from a dense customer x plan x month panel of month-end
+  MRR and `groupby().shift()`.
 
 Every run is a child process of its own, so its peak RSS (ru_maxrss from
 wait4) is its own. A step's time is measured inside the child around the call
 alone, except for the CLI, whose time is the whole process. The engine, hand
-SQL and pandas all report as of END. The CLI has no as-of option and reports
-as of today, so it gets `--to` END's month instead. END is the last day of a
+SQL and pandas all report as of END. The CLI is called without `--as-of`, so
+it reports as of today, and gets `--to` END's month instead. END is the last day of a
 month, so the CLI's months are the same, and the checks compare its output
-too. The script prints the medians, ratios and checks and appends them to
-benchmarks/RESULTS.md. It exits with status 1 when a check fails.
+too. The month-end panel samples MRR once a month, so the checks compare only
+its MRR and customer counts at each month's start and end. A table compares
+its movements with the engine's. The script prints the medians, ratios, checks
+and that table and adds them to the MRR section of benchmarks/RESULTS.md. It
+exits with status 1 when a check fails.
 
 `--profile` runs `ws.mrr(by="plan")` once more and prints the time of each
 `.cache()` and `.execute()` that the engine calls, with its caller.
@@ -41,7 +48,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +70,8 @@ ENGINE_MOVEMENTS = "engine movements"
 ENGINE_MRR = "engine mrr by plan"
 CLI = "CLI mrr --by plan"
 HAND_SQL = "hand SQL"
-PANDAS = "pandas"
+PANDAS = "pandas events"
+PANDAS_PANEL = "pandas panel"
 IMPORT = "import"
 BASELINE = "python + imports"
 GENERATE = "generate"
@@ -87,6 +95,8 @@ COUNTS = [
     "churned_customers",
     "reactivated_customers",
 ]
+# Columns that a month-end sample gives exactly; the others are movements.
+MONTH_END = ["mrr_start", "mrr_end", "customers_start", "customers_end"]
 
 
 # Child process: one method, timed -------------------------------------------
@@ -161,12 +171,23 @@ def time_hand_sql(watch: Stopwatch, db: Path) -> pd.DataFrame:
 
 
 def time_pandas(watch: Stopwatch, db: Path) -> pd.DataFrame:
-    """Time reading the tables into pandas and computing the bridge there."""
+    """Time reading the tables into pandas and computing the bridge there from
+    change events."""
     import pandas_mrr
 
     with watch:
         tables = pandas_mrr.read_tables(str(db))
         return pandas_mrr.mrr_by_plan(tables, CURRENCY, END)
+
+
+def time_pandas_panel(watch: Stopwatch, db: Path) -> pd.DataFrame:
+    """Time reading the tables into pandas and computing the bridge there from a
+    dense month-end panel."""
+    import pandas_mrr
+
+    with watch:
+        tables = pandas_mrr.read_tables(str(db))
+        return pandas_mrr.mrr_by_plan_panel(tables, CURRENCY, END)
 
 
 def time_baseline(watch: Stopwatch) -> None:
@@ -191,6 +212,7 @@ def run_child(args: argparse.Namespace) -> None:
         ENGINE_MRR: lambda: time_engine_mrr(watch, db),
         HAND_SQL: lambda: time_hand_sql(watch, db),
         PANDAS: lambda: time_pandas(watch, db),
+        PANDAS_PANEL: lambda: time_pandas_panel(watch, db),
         BASELINE: lambda: time_baseline(watch),
     }
     result = methods[args.child]()
@@ -302,12 +324,17 @@ def spawn(argv: list[str], stdout_path: str) -> ChildResult:
     return ChildResult(wall, cpu, usage.ru_maxrss / 1024, text)
 
 
+def result_file(name: str) -> Path:
+    """Return the file where the child of step `name` pickles its output."""
+    return WORK / f"result-{name.replace(' ', '_')}.pkl"
+
+
 def run_python_child(
     name: str, db: Path, tables_file: Path, size: tuple[int, int]
 ) -> tuple[ChildResult, dict]:
     """Run one method of this script in a child process; return the process
     measures and the JSON report the child prints."""
-    output = WORK / f"result-{name.replace(' ', '_')}.pkl"
+    output = result_file(name)
     argv = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -369,16 +396,31 @@ def engine_cents(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def compare_bridges(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]:
-    """List the differences between two bridges by period and plan, or [] when
-    every value agrees. A row missing on one side counts as all zeros."""
-    merged = expected.merge(
-        actual, on=["period", "plan"], how="outer", suffixes=("_engine", "_other")
+def merge_bridges(engine: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """Join two bridges on period and plan, columns suffixed `_engine` and
+    `_other`. A row missing on one side counts as all zeros."""
+    merged = engine.merge(
+        other, on=["period", "plan"], how="outer", suffixes=("_engine", "_other")
     )
-    differences = []
     for column in AMOUNTS + COUNTS:
-        left = merged[f"{column}_engine"].fillna(0).astype("int64")
-        right = merged[f"{column}_other"].fillna(0).astype("int64")
+        for suffix in ("_engine", "_other"):
+            merged[column + suffix] = merged[column + suffix].fillna(0).astype("int64")
+    return merged
+
+
+def compare_bridges(
+    expected: pd.DataFrame,
+    actual: pd.DataFrame,
+    columns: Sequence[str] = (*AMOUNTS, *COUNTS),
+) -> list[str]:
+    """List the differences in `columns` between two bridges by period and
+    plan, or [] when every value agrees. A row missing on one side counts as
+    all zeros."""
+    merged = merge_bridges(expected, actual)
+    differences = []
+    for column in columns:
+        left = merged[f"{column}_engine"]
+        right = merged[f"{column}_other"]
         for index in merged.index[left != right]:
             differences.append(
                 f"{merged.at[index, 'period']} {merged.at[index, 'plan']}: "
@@ -418,22 +460,54 @@ def compare_movement_totals(movements: pd.DataFrame, bridge: pd.DataFrame) -> li
     return differences
 
 
+def panel_movement_lines(engine: pd.DataFrame, panel: pd.DataFrame) -> list[str]:
+    """Tabulate each movement and customer count of the month-end panel against
+    the engine's: totals over all months and plans, in currency units for the
+    amounts, and the number of month-and-plan rows that differ."""
+    merged = merge_bridges(engine, panel)
+    lines = [
+        "| column | engine | pandas panel | panel - engine | months x plans "
+        "that differ |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for column in [*AMOUNTS, *COUNTS]:
+        if column in MONTH_END:
+            continue
+        left = merged[f"{column}_engine"]
+        right = merged[f"{column}_other"]
+        totals = [int(left.sum()), int(right.sum())]
+        totals.append(totals[1] - totals[0])
+        if column in AMOUNTS:
+            formatted = [f"{value / 100:,.2f}" for value in totals]
+        else:
+            formatted = [f"{value:,}" for value in totals]
+        lines.append(
+            f"| {column} | {' | '.join(formatted)} | {int((left != right).sum()):,} "
+            f"of {len(merged):,} |"
+        )
+    return lines
+
+
 def check_results(db: Path) -> dict[str, list[str]]:
-    """Compare every method's output with the engine's bridge by plan."""
-    engine = engine_cents(pd.read_pickle(WORK / "result-engine_mrr_by_plan.pkl"))
+    """Compare every method's output with the engine's bridge by plan: all
+    columns, except only the month-end columns for the month-end panel."""
+    engine = engine_cents(pd.read_pickle(result_file(ENGINE_MRR)))
     cli_csv = WORK / "cli-mrr-by-plan.csv"
     spawn(cli_argv(db), str(cli_csv))
     cli = engine_cents(pd.read_csv(cli_csv, dtype={"period": str}))
     return {
         f"{HAND_SQL} = engine": compare_bridges(
-            engine, pd.read_pickle(WORK / "result-hand_SQL.pkl")
+            engine, pd.read_pickle(result_file(HAND_SQL))
         ),
         f"{PANDAS} = engine": compare_bridges(
-            engine, pd.read_pickle(WORK / "result-pandas.pkl")
+            engine, pd.read_pickle(result_file(PANDAS))
+        ),
+        f"{PANDAS_PANEL} = engine in {', '.join(MONTH_END)}": compare_bridges(
+            engine, pd.read_pickle(result_file(PANDAS_PANEL)), MONTH_END
         ),
         f"{CLI} = engine": compare_bridges(engine, cli),
         "movements() monthly totals = sum of mrr(by=plan)": compare_movement_totals(
-            pd.read_pickle(WORK / "result-engine_movements.pkl"), engine
+            pd.read_pickle(result_file(ENGINE_MOVEMENTS)), engine
         ),
     }
 
@@ -524,20 +598,26 @@ def target_lines(by_name: dict[str, Step]) -> list[str]:
         return "met" if met else "MISSED"
 
     engine_sql = ratio(ENGINE_MRR, HAND_SQL, "seconds")
-    pandas_engine = ratio(PANDAS, ENGINE_MRR, "seconds")
     cli = by_name[CLI].median("seconds")
     with_import = cli + by_name[IMPORT].median("seconds")
-    return [
+    lines = [
         f"- engine / hand SQL: {engine_sql:.2f}x "
         f"(target at most 1.5x: {verdict(engine_sql <= 1.5)}); in CPU time "
         f"{ratio(ENGINE_MRR, HAND_SQL, 'cpu_seconds'):.2f}x",
-        f"- pandas / engine: {pandas_engine:.2f}x "
-        f"(target at least 10x: {verdict(pandas_engine >= 10)}); in CPU time "
-        f"{ratio(PANDAS, ENGINE_MRR, 'cpu_seconds'):.2f}x",
+    ]
+    for name in (PANDAS, PANDAS_PANEL):
+        pandas_engine = ratio(name, ENGINE_MRR, "seconds")
+        lines.append(
+            f"- {name} / engine: {pandas_engine:.2f}x "
+            f"(target at least 10x: {verdict(pandas_engine >= 10)}); in CPU time "
+            f"{ratio(name, ENGINE_MRR, 'cpu_seconds'):.2f}x"
+        )
+    lines.append(
         f"- full build, the `revaxis mrr --by plan` process: {cli:.1f} s "
         f"(target under 20 s: {verdict(cli < 20)}); with the import before it: "
-        f"{with_import:.1f} s ({verdict(with_import < 20)})",
-    ]
+        f"{with_import:.1f} s ({verdict(with_import < 20)})"
+    )
+    return lines
 
 
 def check_lines(checks: dict[str, list[str]], max_listed: int = 5) -> list[str]:
@@ -555,6 +635,7 @@ def report(
     args: argparse.Namespace,
     steps: list[Step],
     checks: dict[str, list[str]],
+    panel_lines: list[str],
     setting: Setting,
 ) -> str:
     by_name = {step.name: step for step in steps}
@@ -583,15 +664,31 @@ def report(
         "",
         *check_lines(checks),
         "",
+        f"Movements of the {PANDAS_PANEL} (month-end samples) against the engine "
+        "(daily changes), summed over all months and plans:",
+        "",
+        *panel_lines,
+        "",
     ]
     return "\n".join(lines)
 
 
 def append_results(text: str) -> None:
+    """Insert `text` at the end of the MRR section of RESULTS.md, before the next
+    `## ` heading (other benchmarks add sections of their own), or at the end
+    of the file when that section is missing."""
+    heading = "## MRR build"
     if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\n")
-    with RESULTS.open("a") as handle:
-        handle.write("\n" + text)
+        RESULTS.write_text(f"# Benchmark results\n\n{heading}\n")
+    lines = RESULTS.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(heading)]
+    start = starts[0] if starts else len(lines)
+    following = [i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")]
+    end = following[0] if following else len(lines)
+    parts = ["\n".join(lines[:end]).rstrip("\n"), text.rstrip("\n")]
+    if end < len(lines):
+        parts.append("\n".join(lines[end:]))
+    RESULTS.write_text("\n\n".join(parts) + "\n")
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -613,6 +710,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             CLI,
             HAND_SQL,
             PANDAS,
+            PANDAS_PANEL,
         )
     }
     for repeat in range(args.repeat):
@@ -628,12 +726,16 @@ def run_benchmark(args: argparse.Namespace) -> int:
         generated["rows"], generated["seconds"], load_before, os.getloadavg()[0]
     )
     checks = check_results(db)
-    text = report(args, list(steps.values()), checks, setting)
+    panel_lines = panel_movement_lines(
+        engine_cents(pd.read_pickle(result_file(ENGINE_MRR))),
+        pd.read_pickle(result_file(PANDAS_PANEL)),
+    )
+    text = report(args, list(steps.values()), checks, panel_lines, setting)
     print()
     print(text)
     if not args.no_record:
         append_results(text)
-        print(f"Appended to {RESULTS}")
+        print(f"Added to the MRR section of {RESULTS}")
     if args.profile:
         run_profile(db)
     return 1 if any(checks.values()) else 0
@@ -642,7 +744,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time the MRR build (import, engine, CLI) against hand-written "
-        "DuckDB SQL and pandas on the generated demo history."
+        "DuckDB SQL and two pandas versions on the generated demo history."
     )
     parser.add_argument(
         "--customers", type=int, default=100_000, help="customers to generate"
@@ -664,7 +766,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-record",
         action="store_true",
-        help=f"print the figures without appending them to {RESULTS.name}",
+        help=f"print the figures without adding them to {RESULTS.name}",
     )
 
     # Internal: the parent runs each method in a child with these options.

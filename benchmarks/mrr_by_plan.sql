@@ -187,11 +187,11 @@ states AS (
 ),
 
 -- One row per customer, currency and change day of that currency, with the
--- fx movement: the MRR of the lines that end that day (end_micros) revalued
--- at the rate of the positive lines that start that day (new_cents /
--- new_micros), minus its old value end_cents. Zero unless the customer pays
--- before and after and lines both end and start in the currency, and always
--- zero in $currency, whose rate is 1.
+-- fx movement. It is the MRR of the lines that end that day (end_micros)
+-- revalued at the rate of the positive lines that start that day (new_cents /
+-- new_micros), minus its old value end_cents. It is zero unless the customer
+-- pays before and after and lines both end and start in the currency, and
+-- always zero in $currency, whose rate is 1.
 currency_fx AS (
     SELECT
         c.customer_id,
@@ -270,14 +270,13 @@ segment_fx AS (
 ),
 
 -- One row per customer, plan and change day of the plan: the plan's value
--- before (raw_v0) and after (raw_v1) the day's changes, all currencies.
-segment_values AS (
+-- before (raw_v0) and after (raw_v1) the day's changes, all currencies, and
+-- the day of the plan's next change (next_day, NULL for the last).
+plan_changes AS (
     SELECT
-        customer_id,
-        plan,
-        day,
+        *,
         raw_v1 - d_cents AS raw_v0,
-        raw_v1
+        lead(day) OVER (PARTITION BY customer_id, plan ORDER BY day) AS next_day
     FROM (
         SELECT
             *,
@@ -290,6 +289,24 @@ segment_values AS (
             GROUP BY customer_id, plan, day
         )
     )
+),
+
+-- One row per customer, plan and day on which the plan changes, or on which
+-- the customer starts or stops paying while the plan keeps a non-zero value
+-- [day, next_day). The second kind has raw_v0 = raw_v1, so that the floor at
+-- zero applies to every plan of the customer on those days.
+segment_values AS (
+    SELECT customer_id, plan, day, raw_v0, raw_v1
+    FROM plan_changes
+    UNION ALL
+    SELECT pc.customer_id, pc.plan, st.day, pc.raw_v1 AS raw_v0, pc.raw_v1
+    FROM plan_changes AS pc
+    JOIN states AS st
+        ON st.customer_id = pc.customer_id
+        AND st.kind IN ('new', 'reactivation', 'churn')
+        AND pc.day < st.day
+        AND (pc.next_day IS NULL OR pc.next_day > st.day)
+    WHERE pc.raw_v1 <> 0
 ),
 
 -- Same grain: the values v0 and v1, zero while the customer is not paying,
@@ -424,16 +441,39 @@ churned AS (
     GROUP BY ALL
 ),
 
+-- The report's last day: $as_of while any customer pays at its end, else the
+-- latest invoice date or MRR change day, at most $as_of.
+last_day AS (
+    SELECT
+        CASE
+            WHEN (
+                SELECT count(*) FROM (
+                    SELECT arg_max(m1, day) AS last_m1
+                    FROM states
+                    GROUP BY customer_id
+                )
+                WHERE last_m1 > 0
+            ) > 0
+                THEN $as_of::DATE
+            ELSE least(
+                greatest(
+                    (SELECT max(invoice_date) FROM invoice_lines),
+                    (SELECT max(day) FROM states)
+                ),
+                $as_of::DATE
+            )
+        END AS day
+),
+
 -- Every plan with a movement x every month from the first month with a
--- movement to the month of the last invoice (at most the month of $as_of).
+-- movement to the month of the report's last day.
 grid AS (
     SELECT plans.plan, months.period
     FROM (SELECT DISTINCT plan FROM movements) AS plans
     CROSS JOIN (
         SELECT unnest(generate_series(
             (SELECT date_trunc('month', min(day)) FROM movements),
-            (SELECT date_trunc('month', least(max(invoice_date), $as_of::DATE))
-                FROM invoice_lines),
+            (SELECT date_trunc('month', day) FROM last_day),
             INTERVAL 1 MONTH
         ))::DATE AS period
     ) AS months

@@ -1,11 +1,17 @@
 """Monthly MRR bridge by plan in pandas, from the rules in docs/metrics.md.
 
-This is the pandas baseline that bench_mrr.py times the engine against. Like
-the engine, it works on change events (one row where a customer's MRR
-changes), with sorts, `groupby().cumsum()` for running values and
-`groupby().shift()` for "before", and never builds a dense customer x day or
-customer x month panel. Each step is named for the table it builds and
-follows a common table expression of mrr_by_plan.sql.
+These are the two pandas baselines that bench_mrr.py times the engine against:
+
+- `mrr_by_plan` works, like the engine, on change events (one row where a
+  customer's MRR changes), with sorts, `groupby().cumsum()` for running values
+  and `groupby().shift()` for "before". It never builds a dense panel, and it
+  gives the engine's bridge to the cent. Each step is named for the table it
+  builds and follows a common table expression of mrr_by_plan.sql.
+- `mrr_by_plan_panel` samples MRR at every month end into a dense customer x
+  plan x month panel and compares each month with the previous one. Its MRR
+  and customer counts at each month's end equal the engine's. Its movements
+  do not, because a change undone within a month leaves none and it has no
+  fx column.
 
 Defaults only: grace_days 0, no delinquency_days, refunded lines counted.
 Rates come from fx_rates stored against the reporting currency as their base.
@@ -26,6 +32,14 @@ DAYS_PER_MONTH = 365.25 / 12
 # before it.
 MAX_RATE_AGE = pd.Timedelta(days=7)
 NONE_LABEL = "(none)"
+EVENT_AMOUNTS = [
+    "d_cents",
+    "d_micros",
+    "end_cents",
+    "end_micros",
+    "new_cents",
+    "new_micros",
+]
 MOVEMENTS = [
     "new",
     "expansion",
@@ -99,8 +113,12 @@ def line_mrr(tables: dict[str, pd.DataFrame], currency: str) -> pd.DataFrame:
     start, end = lines["service_period_start"], lines["service_period_end"]
     # Whole calendar months when the end falls on the start's day of the
     # month (clamped to a shorter month's last day), else days / (365.25 / 12).
+    # A start on its month's last day may be a clamped billing day, so there
+    # any end day from the start's day on counts as the same day.
     whole = (end.dt.year - start.dt.year) * 12 + (end.dt.month - start.dt.month)
-    same_day = end.dt.day == np.minimum(start.dt.day, end.dt.days_in_month)
+    same_day = (end.dt.day == np.minimum(start.dt.day, end.dt.days_in_month)) | (
+        start.dt.is_month_end & (end.dt.day >= start.dt.day)
+    )
     days = (end - start).dt.days
     months = np.where(
         same_day & (whole > 0), whole.astype("float64"), days / DAYS_PER_MONTH
@@ -163,20 +181,36 @@ def _add_rates(
 
 def events(lm: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Net the lines' starts and ends into change events: one row per customer,
-    plan, currency and day up to `as_of` on which MRR changes, with the net
-    change `d_cents` and `d_micros`."""
+    plan, currency and day up to `as_of` on which MRR changes. The row has the
+    net change (`d_cents`, `d_micros`) and the MRR of the lines that end that
+    day (`end_cents`, `end_micros`). It also has the MRR of the positive lines
+    that start that day (`new_cents`, `new_micros`)."""
     keys = ["customer_id", "plan", "currency"]
+    cents, micros = lm["mrr_cents"], lm["mrr_micros"]
+    positive = micros > 0
+
     starts = lm[keys].assign(
-        day=lm["start_day"], d_cents=lm["mrr_cents"], d_micros=lm["mrr_micros"]
+        day=lm["start_day"],
+        d_cents=cents,
+        d_micros=micros,
+        end_cents=0,
+        end_micros=0,
+        new_cents=cents.where(positive, 0),
+        new_micros=micros.where(positive, 0),
     )
     ends = lm[keys].assign(
-        day=lm["end_day"], d_cents=-lm["mrr_cents"], d_micros=-lm["mrr_micros"]
+        day=lm["end_day"],
+        d_cents=-cents,
+        d_micros=-micros,
+        end_cents=cents,
+        end_micros=micros,
+        new_cents=0,
+        new_micros=0,
     )
+
     both = pd.concat([starts, ends], ignore_index=True)
     both = both.loc[both["day"] <= pd.Timestamp(as_of)]
-    ev = both.groupby([*keys, "day"], as_index=False, sort=True)[
-        ["d_cents", "d_micros"]
-    ].sum()
+    ev = both.groupby([*keys, "day"], as_index=False, sort=True)[EVENT_AMOUNTS].sum()
     return ev.loc[(ev["d_cents"] != 0) | (ev["d_micros"] != 0)].reset_index(drop=True)
 
 
@@ -209,29 +243,31 @@ def customer_states(ev: pd.DataFrame) -> pd.DataFrame:
     return days[["customer_id", "day"]].assign(m0=m0, m1=m1, kind=kind)
 
 
-def currency_fx(ev: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
+def currency_fx(ev: pd.DataFrame, states: pd.DataFrame, currency: str) -> pd.DataFrame:
     """Compute the fx movement of each currency: one row per customer, currency
-    and change day with a non-zero fx. The fx is the old amount (l0 micros)
-    revalued at the rate of the lines in force after the change (v1 cents / l1
-    micros), minus its old value."""
-    keys = ["customer_id", "currency"]
-    per_currency = ev.groupby([*keys, "day"], as_index=False, sort=True)[
-        ["d_cents", "d_micros"]
-    ].sum()
-    running = per_currency.groupby(keys, sort=False)
-    v1 = running["d_cents"].cumsum()
-    l1 = running["d_micros"].cumsum()
-    per_currency = per_currency.assign(
-        v1=v1, l1=l1, v0=v1 - per_currency["d_cents"], l0=l1 - per_currency["d_micros"]
-    )
+    and change day with a non-zero fx. The fx is the MRR of the lines that end
+    that day (`end_micros`) revalued at the rate of the positive lines that
+    start that day (`new_cents` / `new_micros`), minus its old value
+    `end_cents`. It is zero unless the customer pays before and after and
+    lines both end and start in the currency, and always zero in `currency`."""
+    keys = ["customer_id", "currency", "day"]
+    amounts = ["end_cents", "end_micros", "new_cents", "new_micros"]
+    per_currency = ev.groupby(keys, as_index=False, sort=False)[amounts].sum()
     joined = per_currency.merge(states, on=["customer_id", "day"], how="inner")
-    counted = (joined["kind"] == "change") & (joined["l0"] > 0) & (joined["l1"] > 0)
+    counted = (
+        (joined["kind"] == "change")
+        & (joined["currency"] != currency)
+        & (joined["new_micros"] > 0)
+        & (joined["end_micros"] != 0)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         revalued = round_half_away(
-            joined["l0"].astype("float64") * joined["v1"] / joined["l1"]
+            joined["end_micros"].astype("float64")
+            * joined["new_cents"]
+            / joined["new_micros"]
         )
-    fx = np.where(counted, revalued - joined["v0"], 0).astype("int64")
-    out = joined[["customer_id", "currency", "day"]].assign(fx=fx)
+    fx = np.where(counted, revalued - joined["end_cents"], 0).astype("int64")
+    out = joined[keys].assign(fx=fx)
     return out.loc[out["fx"] != 0]
 
 
@@ -247,32 +283,17 @@ def _telescoping_share(
 
 
 def segment_fx(ev: pd.DataFrame, cur_fx: pd.DataFrame) -> pd.DataFrame:
-    """Share each currency's fx between the plans whose lines in it changed that
-    day, in proportion to their value before the change (after it when none had
-    one). Returns one row per customer, plan and day with an fx share."""
-    v1 = ev.groupby(["customer_id", "plan", "currency"], sort=False)["d_cents"].cumsum()
-    sc = ev[["customer_id", "plan", "currency", "day"]].assign(
-        abs0=(v1 - ev["d_cents"]).abs(), abs1=v1.abs()
-    )
-    sc = sc.merge(cur_fx, on=["customer_id", "currency", "day"], how="inner")
-
-    sc = sc.sort_values(["customer_id", "currency", "day", "plan"], kind="stable")
-    group = sc.groupby(["customer_id", "currency", "day"], sort=False)
-    sum0 = group["abs0"].transform("sum")
-    sum1 = group["abs1"].transform("sum")
-    count = group["abs0"].transform("size")
-    weight = np.select(
-        [sum0 > 0, sum1 > 0], [sc["abs0"], sc["abs1"]], default=1
-    ).astype("float64")
-    weight_sum = np.select([sum0 > 0, sum1 > 0], [sum0, sum1], default=count).astype(
-        "float64"
-    )
-    sc = sc.assign(weight=weight, weight_sum=weight_sum)
-
-    cumulative = sc.groupby(["customer_id", "currency", "day"], sort=False)[
-        "weight"
-    ].cumsum()
-    share = _telescoping_share(sc["fx"], sc["weight"], sc["weight_sum"], cumulative)
+    """Share each currency's fx between the plans whose lines in it ended that
+    day, in proportion to the MRR that ended (in micros, because a line worth
+    less than a cent still ends). Returns one row per customer, plan and day
+    with an fx share."""
+    keys = ["customer_id", "currency", "day"]
+    sc = ev[["customer_id", "plan", "currency", "day", "end_micros"]]
+    sc = sc.merge(cur_fx, on=keys, how="inner")
+    sc = sc.sort_values([*keys, "plan"], kind="stable")
+    weight = sc["end_micros"].abs().astype("float64")
+    group = weight.groupby([sc[k] for k in keys], sort=False)
+    share = _telescoping_share(sc["fx"], weight, group.transform("sum"), group.cumsum())
     return (
         sc[["customer_id", "plan", "day"]]
         .assign(fx=share)
@@ -281,22 +302,57 @@ def segment_fx(ev: pd.DataFrame, cur_fx: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _segment_values(ev: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
+    """Build one row per customer, plan and day on which the plan's value
+    changes, with its raw value before (`raw_v0`) and after (`raw_v1`), all
+    currencies. On a day the customer starts or stops paying, each plan whose
+    value did not change but is not zero gets a row with `raw_v0` = `raw_v1`,
+    so that the floor at zero applies to it."""
+    keys = ["customer_id", "plan"]
+    seg = ev.groupby([*keys, "day"], as_index=False, sort=True)["d_cents"].sum()
+    raw_v1 = seg.groupby(keys, sort=False)["d_cents"].cumsum()
+    seg = seg.assign(raw_v0=raw_v1 - seg["d_cents"], raw_v1=raw_v1)
+    seg = seg.drop(columns="d_cents")
+
+    # Runs of constant value [day, next_day) that span a start or stop day.
+    next_day = seg.groupby(keys, sort=False)["day"].shift(-1)
+    runs = seg.assign(next_day=next_day).loc[seg["raw_v1"] != 0]
+    toggles = states.loc[
+        states["kind"].isin(["new", "reactivation", "churn"]), ["customer_id", "day"]
+    ].rename(columns={"day": "toggle_day"})
+    spanning = runs.merge(toggles, on="customer_id", how="inner")
+    spanning = spanning.loc[
+        (spanning["day"] < spanning["toggle_day"])
+        & (
+            spanning["next_day"].isna()
+            | (spanning["next_day"] > spanning["toggle_day"])
+        )
+    ]
+    unchanged = pd.DataFrame(
+        {
+            "customer_id": spanning["customer_id"],
+            "plan": spanning["plan"],
+            "day": spanning["toggle_day"],
+            "raw_v0": spanning["raw_v1"],
+            "raw_v1": spanning["raw_v1"],
+        }
+    )
+    return pd.concat([seg, unchanged], ignore_index=True)
+
+
 def segment_movements(
     ev: pd.DataFrame, states: pd.DataFrame, seg_fx: pd.DataFrame
 ) -> pd.DataFrame:
     """Split each change of a customer into movements per plan: one row per
-    customer, plan and change day of the plan with the movements in cents
-    (churn and contraction positive), the plan's value before (`v0`) and after
-    (`v1`) and its customer count change (`count_change`)."""
-    seg = ev.groupby(["customer_id", "plan", "day"], as_index=False, sort=True)[
-        "d_cents"
-    ].sum()
-    raw_v1 = seg.groupby(["customer_id", "plan"], sort=False)["d_cents"].cumsum()
-    seg = seg.assign(raw_v0=raw_v1 - seg["d_cents"], raw_v1=raw_v1)
+    customer, plan and day on which the plan changes or the customer starts or
+    stops paying. The row has the movements in cents (churn and contraction
+    positive), the plan's value before (`v0`) and after (`v1`) and its
+    customer count change (`count_change`)."""
+    seg = _segment_values(ev, states)
     m = seg.merge(states, on=["customer_id", "day"], how="inner")
     m = m.merge(seg_fx, on=["customer_id", "plan", "day"], how="left")
     m["fx"] = m["fx"].fillna(0).astype("int64")
-    # A customer who is not paying has value 0 in every plan that changes.
+    # A customer who is not paying has value 0 in every plan.
     m["v0"] = np.where(m["m0"] > 0, m["raw_v0"], 0)
     m["v1"] = np.where(m["m1"] > 0, m["raw_v1"], 0)
     rest = m["v1"] - m["v0"] - m["fx"]
@@ -419,9 +475,220 @@ def mrr_by_plan(
     lm = line_mrr(tables, currency)
     ev = events(lm, as_of)
     states = customer_states(ev)
-    cur_fx = currency_fx(ev, states)
+    cur_fx = currency_fx(ev, states, currency)
     seg_fx = segment_fx(ev, cur_fx)
     movements = segment_movements(ev, states, seg_fx)
-    latest_invoice = tables["invoice_lines"]["invoice_date"].max()
-    last_month = min(latest_invoice, pd.Timestamp(as_of)).to_period("M").to_timestamp()
-    return monthly_bridge(movements, states, last_month)
+    last_day = report_last_day(tables, states, as_of)
+    return monthly_bridge(movements, states, last_day.to_period("M").to_timestamp())
+
+
+def report_last_day(
+    tables: dict[str, pd.DataFrame], states: pd.DataFrame, as_of: dt.date
+) -> pd.Timestamp:
+    """Return the report's last day: `as_of` while any customer pays at its end,
+    else the latest invoice date or MRR change day, at most `as_of`."""
+    last_m1 = states.sort_values("day").groupby("customer_id")["m1"].last()
+    if (last_m1 > 0).any():
+        return pd.Timestamp(as_of)
+    latest = max(tables["invoice_lines"]["invoice_date"].max(), states["day"].max())
+    return min(latest, pd.Timestamp(as_of))
+
+
+# Month-end panel: the way an analyst usually writes the bridge in pandas ------
+
+
+def _month_number(days: pd.Series) -> pd.Series:
+    """Months since year 0 (January 2025 is 2025 * 12): consecutive integers, so
+    that the month before m is m - 1."""
+    return days.dt.year * 12 + days.dt.month - 1
+
+
+def plan_month_panel(lm: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Sample each customer's MRR per plan at every month end into a dense panel.
+
+    The panel has one row per customer, plan and month (`month`, a month
+    number) from the first month with a line to the month of `as_of`, sorted
+    in that order. `raw_cents` is the sum of the MRR of the lines in force at
+    the end of the month's last day, 0 when there is none."""
+    # A line [start_day, end_day) is in force at the end of the last day of
+    # month m when start_day <= that day < end_day, so for the months from
+    # the start day's month up to the month before the end day's month.
+    first = _month_number(lm["start_day"])
+    as_of_month = as_of.year * 12 + as_of.month - 1
+    last = np.minimum(_month_number(lm["end_day"]) - 1, as_of_month)
+    count = (last - first + 1).clip(lower=0).to_numpy()
+    rows = np.repeat(np.arange(len(lm)), count)
+    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    sampled = pd.DataFrame(
+        {
+            "customer_id": lm["customer_id"].to_numpy()[rows],
+            "plan": lm["plan"].to_numpy()[rows],
+            "month": first.to_numpy()[rows] + offsets,
+            "raw_cents": lm["mrr_cents"].to_numpy()[rows],
+        }
+    )
+
+    # Wide form first, one row per customer and plan and one column per month
+    # with 0 where no line is in force. stack() then gives the dense long form.
+    wide = sampled.pivot_table(
+        index=["customer_id", "plan"],
+        columns="month",
+        values="raw_cents",
+        aggfunc="sum",
+        fill_value=0,
+    )
+    months = range(int(sampled["month"].min()), as_of_month + 1)
+    wide = wide.reindex(columns=months, fill_value=0)
+    panel = wide.stack().rename("raw_cents").reset_index()
+    return panel.astype({"raw_cents": "int64"})
+
+
+def customer_month_panel(plan_panel: pd.DataFrame) -> pd.DataFrame:
+    """Classify each customer's month: one row per customer and month.
+
+    `mrr` is the MRR at the month's end (0 when the lines sum to zero or
+    below) and `prev` that at the previous month's end. `kind` is new,
+    reactivation, churn, change (paying at both month ends) or none. A
+    customer who paid at any earlier month end reactivates instead of being
+    new."""
+    customers = plan_panel.groupby(["customer_id", "month"], as_index=False, sort=True)[
+        "raw_cents"
+    ].sum()
+    mrr = customers["raw_cents"].clip(lower=0)
+    by_customer = mrr.groupby(customers["customer_id"], sort=False)
+    prev = by_customer.shift(fill_value=0)
+    ever_paid = (mrr > 0).groupby(customers["customer_id"], sort=False).cummax()
+    paid_before = ever_paid.groupby(customers["customer_id"], sort=False).shift(
+        fill_value=False
+    )
+    kind = np.select(
+        [
+            (prev == 0) & (mrr > 0) & ~paid_before.astype(bool),
+            (prev == 0) & (mrr > 0),
+            (prev > 0) & (mrr == 0),
+            (prev > 0) & (mrr > 0),
+        ],
+        ["new", "reactivation", "churn", "change"],
+        default="none",
+    )
+    return customers[["customer_id", "month"]].assign(mrr=mrr, prev=prev, kind=kind)
+
+
+def plan_month_movements(
+    plan_panel: pd.DataFrame, customers: pd.DataFrame
+) -> pd.DataFrame:
+    """Split each customer's month-over-month change into movements per plan.
+
+    The result has one row per customer, plan and month. `prev` and `mrr` are
+    the plan's MRR at the previous and at this month's end, both 0 while the
+    customer is not paying. The movements are in cents, churn and contraction
+    positive. fx is always 0, so a change of exchange rate falls into
+    expansion or contraction."""
+    panel = plan_panel.merge(
+        customers[["customer_id", "month", "mrr", "kind"]].rename(
+            columns={"mrr": "customer_mrr"}
+        ),
+        on=["customer_id", "month"],
+        how="left",
+    )
+    panel["mrr"] = panel["raw_cents"].where(panel["customer_mrr"] > 0, 0)
+    panel["prev"] = panel.groupby(["customer_id", "plan"], sort=False)["mrr"].shift(
+        fill_value=0
+    )
+    delta = panel["mrr"] - panel["prev"]
+    kind = panel["kind"]
+    panel["new"] = delta.where(kind == "new", 0)
+    panel["reactivation"] = delta.where(kind == "reactivation", 0)
+    panel["churn"] = (-delta).where(kind == "churn", 0)
+    for name in ("expansion", "contraction", "transfer_in", "transfer_out", "fx"):
+        panel[name] = 0
+
+    # A paying customer's plans that changed: S = min(sum of increases, sum of
+    # decreases) moved between plans, shared in ascending plan order.
+    changed = panel.loc[(kind == "change") & (delta != 0)]
+    up = delta[changed.index].clip(lower=0)
+    down = (-delta[changed.index]).clip(lower=0)
+    group = [changed["customer_id"], changed["month"]]
+    p_sum = up.groupby(group, sort=False).transform("sum")
+    n_sum = down.groupby(group, sort=False).transform("sum")
+    moved = np.minimum(p_sum, n_sum)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        transfer_in = np.where(
+            up > 0,
+            _telescoping_share(
+                moved, up, p_sum, up.groupby(group, sort=False).cumsum()
+            ),
+            0,
+        )
+        transfer_out = np.where(
+            down > 0,
+            _telescoping_share(
+                moved, down, n_sum, down.groupby(group, sort=False).cumsum()
+            ),
+            0,
+        )
+    panel.loc[changed.index, "transfer_in"] = transfer_in
+    panel.loc[changed.index, "transfer_out"] = transfer_out
+    panel.loc[changed.index, "expansion"] = up - transfer_in
+    panel.loc[changed.index, "contraction"] = down - transfer_out
+    return panel.drop(columns=["raw_cents", "customer_mrr"])
+
+
+def panel_bridge(movements: pd.DataFrame) -> pd.DataFrame:
+    """Sum the panel's movements per month and plan, with MRR and customer
+    counts at the previous and this month's end, from the first month in
+    which any customer pays. Rows that are all zero are left out."""
+    mv = movements.assign(
+        customers_start=(movements["prev"] > 0).astype("int64"),
+        customers_end=(movements["mrr"] > 0).astype("int64"),
+        new_customers=((movements["kind"] == "new") & (movements["new"] != 0)).astype(
+            "int64"
+        ),
+        churned_customers=(
+            (movements["kind"] == "churn") & (movements["prev"] > 0)
+        ).astype("int64"),
+        reactivated_customers=(
+            (movements["kind"] == "reactivation") & (movements["reactivation"] != 0)
+        ).astype("int64"),
+    )
+    mv = mv.rename(columns={"prev": "mrr_start", "mrr": "mrr_end"})
+    values = OUTPUT_COLUMNS[2:]
+    bridge = mv.groupby(["month", "plan"], as_index=False, sort=True)[values].sum()
+
+    paying_months = mv.loc[mv["customers_end"] > 0, "month"]
+    first_paying = paying_months.min() if len(paying_months) else np.inf
+    active = (bridge[values] != 0).any(axis=1) & (bridge["month"] >= first_paying)
+    bridge = bridge.loc[active]
+    period = pd.PeriodIndex.from_ordinals(
+        bridge["month"].to_numpy() - 1970 * 12, freq="M"
+    )
+    bridge = bridge.assign(period=period.strftime("%Y-%m"))
+    return (
+        bridge[OUTPUT_COLUMNS]
+        .astype({c: "int64" for c in values})
+        .reset_index(drop=True)
+    )
+
+
+def mrr_by_plan_panel(
+    tables: dict[str, pd.DataFrame], currency: str, as_of: dt.date
+) -> pd.DataFrame:
+    """Compute the monthly MRR bridge by plan up to `as_of` from a dense
+    customer x plan x month panel of month-end MRR, amounts in cents.
+
+    Each month compares two month-end samples, so a change that is undone
+    within a month (a customer who joins and leaves, or a plan switched twice)
+    leaves no movement, and there is no fx column. MRR and customer counts at
+    each month's end match the change-event bridge exactly.
+
+    Raises ValueError when `as_of` is not the last day of a month, because the
+    last month would then be sampled on a different day."""
+    if (pd.Timestamp(as_of) + pd.Timedelta(days=1)).day != 1:
+        raise ValueError(
+            f"Invalid as_of {as_of}: the month-end panel needs the last day of a month."
+        )
+    lm = line_mrr(tables, currency)
+    plan_panel = plan_month_panel(lm, as_of)
+    customers = customer_month_panel(plan_panel)
+    movements = plan_month_movements(plan_panel, customers)
+    return panel_bridge(movements)
