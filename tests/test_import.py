@@ -5,7 +5,9 @@ atomicity and idempotency."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import textwrap
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +162,25 @@ def test_canonical_fx_base_is_workspace_currency(ws, tmp_path):
 
     bases = ws.con.con.execute("SELECT DISTINCT base FROM fx_rates").fetchall()
     assert bases == [("GBP",)]
+
+
+def test_canonical_fx_blank_base_is_workspace_currency(ws, tmp_path):
+    files = {
+        **BASE,
+        "fx_rates.csv": """\
+            date,currency,rate,base
+            2024-01-01,EUR,0.9,
+            2024-01-01,EUR,1.1,CHF
+            """,
+    }
+    ws.set_setting("currency", "GBP")
+
+    ws.import_path(write_files(tmp_path / "in", files))
+
+    bases = ws.con.con.execute(
+        "SELECT base, rate FROM fx_rates ORDER BY base"
+    ).fetchall()
+    assert bases == [("CHF", 1.1), ("GBP", 0.9)]
 
 
 def test_canonical_plan_interval_count_default(ws, tmp_path):
@@ -1313,16 +1334,17 @@ def test_displayr_mapping_counts(ws):
     assert managers == (kept.loc[kept["salesman"] != "", "CustOrgID"].nunique(),)
 
 
-def ecb_aud_rate(currency: str, day: pd.Timestamp) -> float:
-    """Units of `currency` per AUD on `day`: the last ECB reference rates on or
-    before it, at most MAX_FILL_DAYS days old (as the engine looks them up)."""
+def ecb_aud_rate(currency: str, day: pd.Timestamp) -> Fraction:
+    """Units of `currency` per AUD on `day`, exactly: the ratio of the last ECB
+    reference rates (published with at most 4 decimals) on or before it, at
+    most MAX_FILL_DAYS days old, as the engine looks them up."""
     if currency == "AUD":
-        return 1.0
-    table = ecb_rates()
-    cross = (table[currency] / table["AUD"]).dropna()
-    known = cross[cross.index <= day]
+        return Fraction(1)
+    table = ecb_rates()[[currency, "AUD"]].dropna()
+    known = table[table.index <= day]
     assert (day - known.index[-1]).days <= MAX_FILL_DAYS
-    return float(known.iloc[-1])
+    row = known.iloc[-1]
+    return Fraction(str(row[currency])) / Fraction(str(row["AUD"]))
 
 
 def hand_year_end_mrr_by_country(year: int) -> dict[str, float]:
@@ -1351,14 +1373,27 @@ def hand_year_end_mrr_by_country(year: int) -> dict[str, float]:
     same_day = same_day | month_end_start
     whole = (end.dt.year - start.dt.year) * 12 + end.dt.month - start.dt.month
     days = (end - start).dt.days
-    months = np.where(same_day & (whole > 0), whole, days / (365.25 / 12))
-    monthly = lines["Amount"].astype(float) / months
     rates = [
         ecb_aud_rate(cur, pd.Timestamp(s))
         for cur, s in zip(lines["currency"], lines["ValidFrom"], strict=True)
     ]
-    cents = monthly / np.array(rates) * 100
-    lines["cents"] = np.sign(cents) * np.floor(np.abs(cents) + 0.5)
+    # Exact fractions, so that a line worth exactly half a cent rounds away
+    # from zero as the definition says (a double holds 5.575 as 5.57499...).
+    # 365.25 / 12 days = 487 / 16.
+    cents = []
+    is_whole = same_day & (whole > 0)
+    for amount, whole_months, day_count, whole_flag, rate in zip(
+        lines["Amount"], whole, days, is_whole, rates, strict=True
+    ):
+        length = (
+            Fraction(int(whole_months))
+            if whole_flag
+            else Fraction(int(day_count) * 16, 487)
+        )
+        value = Fraction(str(amount)) / length / rate * 100
+        rounded = math.floor(abs(value) + Fraction(1, 2))
+        cents.append(rounded if value >= 0 else -rounded)
+    lines["cents"] = cents
     customers = lines.groupby("CustOrgID").agg(
         cents=("cents", "sum"), label=("country_cat", "first")
     )

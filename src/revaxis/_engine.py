@@ -24,6 +24,12 @@ import ibis.expr.types as ir
 # Days per month for periods that are not a whole number of calendar months.
 DAYS_PER_MONTH = 365.25 / 12
 
+# Doubles hold 4.46 / 0.8 as 5.574999..., so an exact half cent would round
+# down. Scaling by 1 + 1e-12 before rounding (half away from zero) moves such
+# values past the half, and is far too small to move any other value: amounts
+# carry at most a few decimals and stay below 1e12.
+HALF_NUDGE = 1 + 1e-12
+
 MOVEMENTS = (
     "new",
     "expansion",
@@ -145,8 +151,8 @@ def line_mrr(
         "start",
         "end",
         "rate",
-        mrr_cents=(monthly / lines.rate * 100).round().cast("int64"),
-        mrr_micros=(monthly * 1_000_000).round().cast("int64"),
+        mrr_cents=(monthly / lines.rate * 100 * HALF_NUDGE).round().cast("int64"),
+        mrr_micros=(monthly * 1_000_000 * HALF_NUDGE).round().cast("int64"),
     ).filter(lambda t: t.end > t.start)
 
 

@@ -1,6 +1,6 @@
 """Importers: read billing data from files into the canonical tables.
 
-Three formats, described in docs/import.md:
+Three file formats, described in docs/import.md:
 
 - `csv`: a folder of canonical CSV files (customers.csv, invoice_lines.csv, ...);
 - `periods`: one CSV of subscription periods (customer, start, end, monthly
@@ -8,16 +8,16 @@ Three formats, described in docs/import.md:
 - `mapped`: any CSV or Excel export, read through a TOML mapping file.
 
 Every format reads its files in chunks of `chunk_size` rows and validates each
-chunk with the checks of `Workspace.load`, so validation keeps one chunk in
-memory. The rows that pass are staged in DuckDB temporary tables (`_staging`),
-where the checks that need every row run. Only when no file has a problem are
-the staged rows written, in one transaction, so an import writes everything or
-changes nothing.
+chunk in DuckDB (`_validate`), so validation keeps one chunk in memory. The rows
+that pass are staged in DuckDB temporary tables (`_staging`), where the checks
+that need every row run. Only when no file has a problem are the staged rows
+written, in one transaction, so an import writes everything or changes nothing.
+`load_frames`, the work of `Workspace.load`, takes the same path with pandas
+frames cut into chunks.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from revaxis import _engine
 from revaxis._errors import ImportRejected, InputError, Problem
+from revaxis._import_periods import import_periods
 from revaxis._mapping import (
     Mapping,
     SourceColumns,
@@ -49,14 +49,7 @@ from revaxis._readers import (
 )
 from revaxis._schema import IMPORT_ORDER, TABLES
 from revaxis._staging import Staging, Target
-from revaxis._validate import (
-    LINE,
-    METADATA_PREFIX,
-    FrameChecker,
-    _blank,
-    check_frame,
-    known_currency_codes,
-)
+from revaxis._validate import LINE, METADATA_PREFIX, to_arrow
 from revaxis.workspace import ImportReport
 
 if TYPE_CHECKING:
@@ -66,15 +59,12 @@ __all__ = ["DEFAULT_CHUNK_ROWS", "FORMATS", "import_path", "packaged_mappings"]
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "periods", "mapped")
+FORMATS = ("csv", "periods", "mapped", "stripe-json")
 DEFAULT_CHUNK_ROWS = 200_000
 
 # Files of a canonical folder; the first two are required.
 REQUIRED_FILES = ("customers.csv", "invoice_lines.csv")
 CANONICAL_FILES = {f"{name}.csv": name for name in IMPORT_ORDER}
-
-PERIOD_REQUIRED = ("customer_id", "start_date", "end_date", "monthly_amount")
-PERIOD_OPTIONAL = ("subscription_id", "currency")
 
 # Tables that describe an entity which an export repeats on many rows.
 ENTITY_TABLES = ("customers", "products", "plans", "subscriptions")
@@ -106,6 +96,11 @@ def import_path(
             "files or a periods or billing export file."
         )
     chosen = _choose_format(source, format, mapping)
+    if chosen == "stripe-json":
+        # A JSON document is parsed whole, so it is neither chunked nor staged.
+        from revaxis._stripe_convert import import_stripe_json
+
+        return import_stripe_json(ws, source)
     if chunk_size < 1:
         raise InputError(f"Invalid chunk size {chunk_size}: use 1 or more rows.")
     parsed = load_mapping(mapping) if mapping is not None else None
@@ -116,10 +111,11 @@ def import_path(
         if parsed is not None:
             _import_mapped(run, source, parsed, progress)
         elif chosen == "periods":
-            _import_periods(run, source, progress)
+            import_periods(run, source, progress)
         else:
             _import_folder(run, source, progress)
-        report = run.finish(str(source), chosen)
+        run.check()
+        report = run.write(str(source), chosen, run.rows_read - run.rows_skipped)
     except ImportRejected as exc:
         log.info(
             "import of %s rejected: %d problem(s) in %d row(s) read",
@@ -192,32 +188,16 @@ class _Run:
     rows_read: int = 0
     rows_skipped: int = 0
     file_order: list[str] = field(default_factory=list)
-    # Typed plans of this import, for lines that take their plan's interval.
-    plans: list[pd.DataFrame] = field(default_factory=list)
 
     def problem(self, file: str, line: int | None, reason: str) -> None:
         """Add a problem about a whole line or file."""
         self.problems.append(Problem(file, line, None, None, reason))
 
-    def stage(self, target: Target, frame: pd.DataFrame) -> None:
+    def stage(self, target: Target, chunk: pa.Table | pd.DataFrame) -> None:
         """Validate one chunk of a canonical table and stage the rows that pass."""
         if target.file not in self.file_order:
             self.file_order.append(target.file)
-        good, meta, found = check_frame(
-            target.name, frame, target.file, check_duplicates=False
-        )
-        if target.name == "plans":
-            self.plans.append(good)
-        if target.name == "invoice_lines":
-            found.extend(self._fill_service_periods(good, target.file))
-        self.problems.extend(_shown_problem(p, target) for p in found)
-        self.staging.add(target, good, meta)
-
-    def _fill_service_periods(self, lines: pd.DataFrame, file: str) -> list[Problem]:
-        clean = {"invoice_lines": lines}
-        if self.plans:
-            clean["plans"] = pd.concat(self.plans, ignore_index=True)
-        return self.ws._fill_service_periods(clean, {"invoice_lines": file})
+        self.problems.extend(self.staging.stage(target, chunk))
 
     def read_header(self, csv: CsvFile, file: str) -> list[str] | None:
         """Read the file's column names; return None, with a problem added, when
@@ -234,7 +214,7 @@ class _Run:
 
     def csv_chunks(
         self, csv: CsvFile, file: str, on_bytes: Callable[[int], None]
-    ) -> Iterator[pd.DataFrame]:
+    ) -> Iterator[pa.Table]:
         """Chunks of a CSV file. A line with the wrong number of fields, or a file
         that cannot be read further, adds a problem."""
 
@@ -254,15 +234,20 @@ class _Run:
         except READ_ERRORS as exc:
             self.problem(file, None, _read_reason(exc))
 
-    def finish(self, source: str, format: str) -> ImportReport:
-        """Check keys across all chunks, then write everything or raise."""
+    def check(self) -> None:
+        """Fill service periods from plans and check keys across all chunks;
+        raise ImportRejected with every problem found."""
+        self.problems.extend(self.staging.fill_service_periods())
         self.problems.extend(self.staging.key_problems())
         if self.problems:
             raise ImportRejected(self._ordered_problems(), self.rows_read)
+
+    def write(self, source: str, format: str, rows_imported: int) -> ImportReport:
+        """Write every staged row in one transaction. Call it after `check`."""
         report = ImportReport(
             source,
             rows_read=self.rows_read,
-            rows_imported=self.rows_read - self.rows_skipped,
+            rows_imported=rows_imported,
             rows_skipped=self.rows_skipped,
         )
         report.rows_changed = self.staging.write(
@@ -282,18 +267,51 @@ class _Run:
         return sorted(unique, key=lambda p: (rank.get(p.file, len(rank)), p.line or 0))
 
 
-def _shown_problem(problem: Problem, target: Target) -> Problem:
-    """Rename the problem's field to the source column, and name the mapping's
-    date format in the reason when one applies."""
-    reason = problem.reason
-    date_format = target.date_formats.get(problem.field or "")
-    if date_format is not None and reason.startswith("invalid date"):
-        reason = (
-            f"invalid date; expected the date_format {date_format!r} of the mapping"
-        )
-    return dataclasses.replace(
-        problem, field=target.shown(problem.field), reason=reason
-    )
+def load_frames(
+    ws: Workspace,
+    tables: dict[str, pd.DataFrame],
+    *,
+    source: str,
+    format: str,
+    files: dict[str, str],
+    base_currency: str | None,
+) -> ImportReport:
+    """Validate canonical tables given as pandas frames and write them in one
+    transaction: the work of `Workspace.load`, whose docstring describes the
+    arguments. Each frame is validated in chunks of DEFAULT_CHUNK_ROWS rows."""
+    run = _Run(ws, Staging(ws.con.con), DEFAULT_CHUNK_ROWS)
+    try:
+        for name in IMPORT_ORDER:
+            if name not in tables:
+                continue
+            frame = tables[name]
+            run.rows_read += len(frame)
+            defaults: dict[str, object] = {}
+            if name == "fx_rates":
+                defaults["base"] = base_currency or ws.report_currency()
+            target = Target(name, files.get(name, f"{name}.csv"), defaults=defaults)
+            run.file_order.append(target.file)
+            for chunk in _frame_chunks(frame, run.chunk_size):
+                run.stage(target, chunk)
+        run.check()
+        rows_imported = sum(run.staging.row_counts().values())
+        return run.write(source, format, rows_imported)
+    finally:
+        run.staging.drop()
+
+
+def _frame_chunks(frame: pd.DataFrame, size: int) -> Iterator[pa.Table]:
+    """Arrow tables of at most `size` rows of `frame`, with a `_line` column
+    (the frame's own, or 2, 3, ... as if the frame were a CSV file with a
+    header line). An empty frame gives one empty table."""
+    if LINE in frame.columns:
+        lines = frame[LINE].to_numpy(dtype=np.int64)
+        frame = frame.drop(columns=[LINE])
+    else:
+        lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    for start in range(0, max(len(frame), 1), size):
+        table = to_arrow(frame.iloc[start : start + size])
+        yield table.append_column(LINE, pa.array(lines[start : start + size]))
 
 
 def _read_reason(exc: BaseException) -> str:
@@ -370,218 +388,13 @@ def _import_canonical_file(
     ]
     if ignored:
         log.warning("%s: ignoring unknown column(s) %s", path.name, ", ".join(ignored))
-    target = Target(table, path.name)
-    base = str(run.ws.settings["currency"])
+    defaults: dict[str, object] = {}
+    if table == "fx_rates":
+        # Rates without a base are rates to the workspace currency.
+        defaults["base"] = str(run.ws.settings["currency"])
+    target = Target(table, path.name, defaults=defaults)
     for chunk in run.csv_chunks(csv, path.name, on_bytes):
-        if table == "fx_rates":
-            chunk = _with_fx_base(chunk, base)
         run.stage(target, chunk)
-
-
-def _with_fx_base(chunk: pd.DataFrame, base: str) -> pd.DataFrame:
-    """fx_rates rows without a base take the workspace currency."""
-    if "base" not in chunk:
-        return chunk.assign(base=base)
-    blank = chunk["base"].str.strip() == ""
-    return chunk.assign(base=chunk["base"].where(~blank, base))
-
-
-# Subscription periods -------------------------------------------------------
-
-
-def _import_periods(run: _Run, path: Path, progress: bool) -> None:
-    file = path.name
-    csv = CsvFile(path)
-    header = run.read_header(csv, file)
-    if header is None:
-        return
-    missing = [c for c in PERIOD_REQUIRED if c not in header]
-    if missing:
-        run.problem(
-            file,
-            1,
-            f"missing required column(s) {', '.join(missing)}; a periods file has "
-            f"the columns {', '.join(PERIOD_REQUIRED)} and optionally "
-            f"{', '.join(PERIOD_OPTIONAL)}",
-        )
-        return
-    currency = str(run.ws.settings["currency"])
-    customers = Target("customers", file, conflicts="last", write="missing")
-    lines = Target(
-        "invoice_lines",
-        file,
-        fields={
-            "invoice_id": "customer_id/subscription_id/start_date/end_date",
-            "service_period_start": "start_date",
-            "service_period_end": "end_date",
-            "amount": "monthly_amount",
-        },
-        key_shown="invoice_id",
-        duplicate_reason=(
-            "another period with the same customer_id, subscription_id and dates "
-            "has another monthly_amount or currency on line(s) {others}; give the "
-            "two periods different subscription_id values"
-        ),
-    )
-    with ProgressBar(progress, path.stat().st_size, "bytes") as bar:
-        for chunk in run.csv_chunks(csv, file, lambda n: bar.update(n, file)):
-            periods = _check_periods(run, chunk, file, currency)
-            ids = periods[["customer_id", LINE]]
-            run.stage(customers, ids.drop_duplicates("customer_id", keep="last"))
-            for batch in _period_lines(run.ws, periods, run.chunk_size):
-                run.stage(lines, batch)
-
-
-def _check_periods(
-    run: _Run, chunk: pd.DataFrame, file: str, currency: str
-) -> pd.DataFrame:
-    """Check one chunk of periods: add its problems to `run` and return the typed
-    periods that pass."""
-    checker = FrameChecker(TABLES["invoice_lines"], chunk, file)
-    customer = checker.text("customer_id")
-    start = pd.to_datetime(checker.date("start_date"))
-    end = pd.to_datetime(checker.date("end_date"))
-    amount = checker.number("monthly_amount")
-
-    for column in PERIOD_REQUIRED:
-        checker.report(
-            _blank(chunk[column]) & ~checker.bad,
-            column,
-            "missing value in a required field",
-        )
-    checker.report(
-        start.notna() & end.notna() & (end < start),
-        "end_date",
-        "the period ends before it starts; swap the dates or fix end_date",
-    )
-
-    if "currency" in chunk:
-        codes = checker.text("currency").str.upper().fillna(currency)
-        checker.report(
-            ~codes.isin(known_currency_codes()),
-            "currency",
-            "unknown currency; use an ISO 4217 code such as USD or EUR",
-        )
-    else:
-        codes = pd.Series(currency, index=chunk.index)
-    if "subscription_id" in chunk:
-        subscription = checker.text("subscription_id")
-    else:
-        subscription = pd.Series(pd.NA, index=chunk.index, dtype="string")
-
-    run.problems.extend(checker.problems)
-    good = ~checker.bad
-    return pd.DataFrame(
-        {
-            "customer_id": customer[good],
-            "subscription_id": subscription[good],
-            "currency": codes[good],
-            "start": start[good],
-            "end": end[good],
-            "monthly_amount": amount[good],
-            LINE: chunk.loc[good, LINE],
-        }
-    )
-
-
-def _add_months(day: pd.Series, months: np.ndarray) -> pd.Series:
-    """`day` plus whole calendar months, on the same day of the month or on the
-    last day of a shorter month (31 January + 1 month = 28 or 29 February)."""
-    index = day.dt.year.to_numpy() * 12 + day.dt.month.to_numpy() - 1 + months
-    first = pd.to_datetime(
-        pd.DataFrame({"year": index // 12, "month": index % 12 + 1, "day": 1})
-    )
-    last_day = first.dt.days_in_month.to_numpy()
-    offset = np.minimum(day.dt.day.to_numpy(), last_day) - 1
-    return (first + pd.to_timedelta(offset, unit="D")).set_axis(day.index)
-
-
-def _months_by_engine(ws: Workspace, start: pd.Series, end: pd.Series) -> np.ndarray:
-    """Length of each [start, end) in months, computed by the engine's own
-    `months_between`, so that a line's MRR is exactly its monthly amount."""
-    frame = pd.DataFrame(
-        {
-            "position": np.arange(len(start)),
-            "start": start.to_numpy(),
-            "end": end.to_numpy(),
-        }
-    )
-    table = ibis.memtable(frame)
-    months = _engine.months_between(table.start.cast("date"), table.end.cast("date"))
-    expr = table.select("position", months=months).order_by("position")
-    return ws.con.execute(expr)["months"].to_numpy(dtype="float64")
-
-
-def _period_lines(
-    ws: Workspace, periods: pd.DataFrame, max_rows: int
-) -> Iterator[pd.DataFrame]:
-    """Invoice lines of subscription periods, in frames of at most `max_rows`
-    lines (or one period's lines when a period alone has more).
-
-    A period [start, end) becomes one line per month from its start: the k-th
-    line covers [start + k months, start + k + 1 months), the last one cut at
-    end. Each line's amount is monthly_amount x its length in months by the
-    engine's rule, so the line's MRR is monthly_amount on every day.
-    """
-    if periods.empty:
-        return
-    start, end = periods["start"], periods["end"]
-    whole = (end.dt.year - start.dt.year).to_numpy() * 12 + (
-        end.dt.month - start.dt.month
-    ).to_numpy()
-    counts = whole + (_add_months(start, whole) < end).to_numpy()
-    counts = np.where(end > start, counts, 0)
-    cumulative = np.cumsum(counts)
-    first = 0
-    while first < len(periods):
-        before = cumulative[first] - counts[first]
-        stop = int(np.searchsorted(cumulative, before + max_rows, side="right"))
-        stop = max(stop, first + 1)
-        yield _expand_periods(ws, periods.iloc[first:stop], counts[first:stop])
-        first = stop
-
-
-def _expand_periods(
-    ws: Workspace, periods: pd.DataFrame, counts: np.ndarray
-) -> pd.DataFrame:
-    # One row per line: the period's row repeated, and the line's position k.
-    rows = periods.iloc[np.repeat(np.arange(len(periods)), counts)]
-    rows = rows.reset_index(drop=True)
-    offsets = np.arange(int(counts.sum())) - np.repeat(
-        np.cumsum(counts) - counts, counts
-    )
-
-    piece_start = _add_months(rows["start"], offsets)
-    next_start = _add_months(rows["start"], offsets + 1)
-    piece_end = next_start.where(next_start < rows["end"], rows["end"])
-    months = _months_by_engine(ws, piece_start, piece_end)
-    amount = rows["monthly_amount"].to_numpy() * months
-
-    # Ids that name the period and the line's first day.
-    period_start = rows["start"].dt.strftime("%Y-%m-%d")
-    period_end = rows["end"].dt.strftime("%Y-%m-%d")
-    subscription = rows["subscription_id"].fillna("")
-    invoice_id = (
-        rows["customer_id"] + "/" + subscription + "/" + period_start + "/" + period_end
-    )
-    line_start = piece_start.dt.strftime("%Y-%m-%d")
-
-    return pd.DataFrame(
-        {
-            "invoice_id": invoice_id,
-            "line_id": line_start,
-            "customer_id": rows["customer_id"],
-            "invoice_date": line_start,
-            "currency": rows["currency"],
-            "kind": "subscription",
-            "subscription_id": rows["subscription_id"].fillna(""),
-            "service_period_start": line_start,
-            "service_period_end": piece_end.dt.strftime("%Y-%m-%d"),
-            "amount": [repr(float(a)) for a in amount],
-            "status": "paid",
-            LINE: rows[LINE],
-        }
-    ).reset_index(drop=True)
 
 
 # Mapped exports -------------------------------------------------------------
@@ -616,7 +429,7 @@ def _import_mapped(run: _Run, path: Path, mapping: Mapping, progress: bool) -> N
     check_columns(mapping, header, file)
     with ProgressBar(progress, path.stat().st_size, "bytes") as bar:
         for chunk in run.csv_chunks(csv, file, lambda n: bar.update(n, file)):
-            _stage_mapped_chunk(run, chunk, mapping, targets)
+            _stage_mapped_chunk(run, chunk.to_pandas(), mapping, targets)
 
 
 def _sheet_columns(sheet: ExcelSheet, mapping: Mapping) -> list[str]:
@@ -681,7 +494,8 @@ def _stage_mapped_chunk(
         frame[LINE] = chunk[LINE]
         if name in ENTITY_TABLES:
             key = TABLES[name].key[0]
-            frame = frame[~_blank(frame[key])]
+            blank = frame[key].isna() | (frame[key].astype("string").str.strip() == "")
+            frame = frame[~blank]
             content = [c for c in frame.columns if c != LINE]
             frame = frame.drop_duplicates(content, keep="last")
         run.stage(targets[name], frame)

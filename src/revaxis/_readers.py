@@ -1,5 +1,6 @@
-"""Readers of import files: CSV files and Excel sheets as chunks of text rows,
-each row with its line number, and a progress bar of what has been read.
+"""Readers of import files: CSV files (as Arrow tables) and Excel sheets (as
+pandas frames) in chunks of text rows, each row with its line number, and a
+progress bar of what has been read.
 
 Every value is read as text (an empty field is ""), so the validation of the
 canonical tables checks exactly what the file contains. Line numbers count the
@@ -18,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from rich.console import Console
 from rich.progress import (
@@ -130,9 +132,9 @@ class CsvFile:
         chunk_size: int,
         on_bytes: Callable[[int], None],
         on_bad_line: BadLineHandler,
-    ) -> Iterator[pd.DataFrame]:
-        """Frames of at most `chunk_size` rows with a `_line` column. Raises one
-        of READ_ERRORS when the file cannot be parsed any further."""
+    ) -> Iterator[pa.Table]:
+        """Tables of at most `chunk_size` rows of text, with a `_line` column.
+        Raises one of READ_ERRORS when the file cannot be parsed any further."""
         raw_header = self._raw_header or []
         names = self.read_header()
         skipped: list[int] = []
@@ -214,14 +216,15 @@ class _LineNumbers:
         return lines
 
 
-def _text_rows(
-    table: pa.Table, names: list[str], numbers: _LineNumbers
-) -> pd.DataFrame:
-    frame = table.to_pandas()
-    frame.columns = names
-    frame[LINE] = numbers.take(len(frame))
-    blank = (frame[names] == "").all(axis=1)
-    return frame[~blank]
+def _text_rows(table: pa.Table, names: list[str], numbers: _LineNumbers) -> pa.Table:
+    table = table.rename_columns(names)
+    table = table.append_column(LINE, pa.array(numbers.take(table.num_rows)))
+    if not names:
+        return table
+    blank = pc.equal(table.column(0), "")
+    for column in table.columns[1 : len(names)]:
+        blank = pc.and_(blank, pc.equal(column, ""))
+    return table.filter(pc.invert(blank))
 
 
 class ExcelSheet:

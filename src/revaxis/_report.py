@@ -69,12 +69,14 @@ def period_table(
     )
 
     # Churned customers: paying at the period's start, not at its end, counted
-    # in the segments they left on the day they stopped paying.
+    # in the segments they left on the last day they stopped paying (later
+    # changes that leave them at zero, such as a line worth 0 cents, do not
+    # move that day).
     st = states.mutate(period=states.day.truncate(unit))
     per_customer = st.group_by(["customer_id", "period"]).aggregate(
         first_m0=st.m0_cents.argmin(st.day),
         last_m1=st.m1_cents.argmax(st.day),
-        last_day=st.day.max(),
+        last_day=st.day.max(where=st.kind == "churn"),
     )
     churned = per_customer.filter(
         (per_customer.first_m0 > 0) & (per_customer.last_m1 == 0)
@@ -153,8 +155,11 @@ def to_frame(
         if not c.endswith("customers") and not c.startswith("customers")
     ]
     counts = [c for c in MRR_COLUMNS if c not in amounts]
-    activity = frame[MRR_COLUMNS].abs().sum(axis=1) > 0
-    frame = frame[activity].copy()
+    # A segment without any activity in a period has no row; the whole business
+    # keeps every period of the range, also one with no MRR.
+    if axis_keys:
+        activity = frame[MRR_COLUMNS].abs().sum(axis=1) > 0
+        frame = frame[activity].copy()
     frame["period"] = [
         _periods.label(pd.Timestamp(day).date(), interval) for day in frame["period"]
     ]

@@ -1,6 +1,6 @@
-"""Staging of an import: DuckDB temporary tables that collect the typed rows of
-every chunk, check keys across all of them, and write them to the workspace in
-one transaction.
+"""Staging of an import or a `Workspace.load`: DuckDB temporary tables that
+collect the typed rows of every chunk, check keys across all of them, and write
+them to the workspace in one transaction.
 
 Rows keep their source line (`_line`) until they are written, so a key conflict
 found across chunks still names the lines involved.
@@ -8,15 +8,25 @@ found across chunks still names the lines involved.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow as pa
 
+from revaxis import _storage
 from revaxis._errors import Problem
 from revaxis._schema import IMPORT_ORDER, TABLES
-from revaxis._validate import LINE, METADATA_PREFIX
+from revaxis._validate import (
+    CHUNK_VIEW,
+    INVALID_DATE,
+    LINE,
+    METADATA_PREFIX,
+    ChunkQuery,
+    to_arrow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +57,26 @@ class Target:
     duplicate_reason: str = ""
     # Canonical columns whose values a mapping reads with a date_format.
     date_formats: dict[str, str] = field(default_factory=dict)
+    # Values of empty or absent columns, in place of the table's defaults.
+    defaults: dict[str, object] = field(default_factory=dict)
 
     def shown(self, column: str | None) -> str | None:
         if column is None:
             return None
         return self.fields.get(column, column)
+
+    def shown_problem(self, problem: Problem) -> Problem:
+        """Rename the problem's field to the source column, and name the
+        mapping's date format in the reason when one applies."""
+        reason = problem.reason
+        date_format = self.date_formats.get(problem.field or "")
+        if date_format is not None and reason == INVALID_DATE:
+            reason = (
+                f"invalid date; expected the date_format {date_format!r} of the mapping"
+            )
+        return dataclasses.replace(
+            problem, field=self.shown(problem.field), reason=reason
+        )
 
 
 class Staging:
@@ -67,19 +92,47 @@ class Staging:
     def _table(self, name: str) -> str:
         return f'"{STAGE_PREFIX}{name}"'
 
-    def add(self, target: Target, good: pd.DataFrame, meta: pd.DataFrame) -> None:
+    def stage(self, target: Target, rows: pa.Table | pd.DataFrame) -> list[Problem]:
+        """Validate one chunk of the target's table, stage the rows that pass,
+        and return the chunk's problems with fields named as in the source.
+
+        `rows` has a `_line` column and the table's columns under their
+        canonical names; other columns are ignored.
+        """
         name = target.name
         spec = TABLES[name]
         if name not in self.targets:
             self.targets[name] = target
             self._create(name, spec.columns)
-        if not good.empty:
-            self._insert(name, spec.columns, good)
-        if not meta.empty:
-            if not self.has_metadata:
-                self.has_metadata = True
-                self._create("metadata", TABLES["metadata"].columns)
-            self._insert("metadata", TABLES["metadata"].columns, meta)
+        table = rows if isinstance(rows, pa.Table) else to_arrow(rows)
+        query = ChunkQuery(spec, table.schema, target.defaults)
+        if query.missing:
+            reason = (
+                f"missing required column(s) {', '.join(query.missing)}; the header "
+                f"must name them (expected columns: {', '.join(spec.columns)})"
+            )
+            return [Problem(target.file, 1, None, None, reason)]
+        self.raw.register(CHUNK_VIEW, query.relation(table))
+        try:
+            sql = f"INSERT INTO {self._table(name)} {query.rows_sql()}"
+            inserted = self.raw.execute(sql, query.bound(sql)).fetchone()
+            problems: list[Problem] = []
+            # Every row that fails a check is left out, so the rows with a
+            # problem are read only when some rows are missing.
+            if inserted is None or inserted[0] < table.num_rows:
+                sql = query.problem_rows_sql()
+                found = self.raw.execute(sql, query.bound(sql)).fetchall()
+                problems = query.problems(found, target.file)
+            metadata = query.metadata_sql()
+            if metadata is not None:
+                if not self.has_metadata:
+                    self.has_metadata = True
+                    self._create("metadata", TABLES["metadata"].columns)
+                sql = f"INSERT INTO {self._table('metadata')} {metadata}"
+                self.raw.execute(sql, query.bound(sql))
+        finally:
+            self.raw.unregister(CHUNK_VIEW)
+        return [target.shown_problem(problem) for problem in problems]
 
     def _create(self, name: str, columns: dict[str, str]) -> None:
         typed = ", ".join(f'"{c}" {t}' for c, t in columns.items())
@@ -88,21 +141,84 @@ class Staging:
             f'({typed}, "{LINE}" BIGINT)'
         )
 
-    def _insert(self, name: str, columns: dict[str, str], frame: pd.DataFrame) -> None:
-        view = f"{STAGE_PREFIX}frame"
-        self.raw.register(view, frame[[*columns, LINE]])
-        try:
-            select = ", ".join(f'CAST("{c}" AS {t})' for c, t in columns.items())
-            self.raw.execute(
-                f"INSERT INTO {self._table(name)} "
-                f'SELECT {select}, CAST("{LINE}" AS BIGINT) FROM {view}'
-            )
-        finally:
-            self.raw.unregister(view)
-
     def drop(self) -> None:
         for name in [*self.targets, "metadata"]:
             self.raw.execute(f"DROP TABLE IF EXISTS {self._table(name)}")
+
+    # Service periods ----------------------------------------------------------
+
+    def fill_service_periods(self) -> list[Problem]:
+        """Give each staged recurring line without a service period its plan's
+        interval from its invoice date, and return a problem for each line whose
+        plan is unknown or that has no invoice date.
+
+        The plans are those of this import (the row read last per plan_id) and
+        the stored plans that it does not replace. An interval of months or
+        years ends on the same day of the month, or on the month's last day
+        when that month is shorter (31 January + 1 month = 29 February 2024).
+        """
+        if "invoice_lines" not in self.targets:
+            return []
+        lines = self._table("invoice_lines")
+        plans = 'SELECT plan_id, interval_unit, interval_count FROM "plans"'
+        if "plans" in self.targets:
+            staged = (
+                f"SELECT plan_id, interval_unit, interval_count "
+                f"FROM {self._table('plans')} QUALIFY row_number() OVER "
+                f'(PARTITION BY plan_id ORDER BY "{LINE}" DESC) = 1'
+            )
+            plans = (
+                f"{staged} UNION ALL SELECT * FROM ({plans}) "
+                f"ANTI JOIN ({staged}) USING (plan_id)"
+            )
+        needs_period = (
+            "l.kind IN ('subscription', 'usage') AND l.service_period_start IS NULL"
+        )
+        rows = self.raw.execute(
+            f"""
+            SELECT l."{LINE}", p.plan_id IS NULL
+            FROM {lines} l LEFT JOIN ({plans}) p USING (plan_id)
+            WHERE {needs_period} AND (p.plan_id IS NULL OR l.invoice_date IS NULL)
+            ORDER BY l."{LINE}"
+            """
+        ).fetchall()
+        count = "CAST(coalesce(p.interval_count, 1) AS INTEGER)"
+        self.raw.execute(
+            f"""
+            UPDATE {lines} AS l
+            SET service_period_start = l.invoice_date,
+                service_period_end = CAST(l.invoice_date + CASE p.interval_unit
+                    WHEN 'day' THEN to_days({count})
+                    WHEN 'week' THEN to_days(7 * {count})
+                    WHEN 'month' THEN to_months({count})
+                    ELSE to_years({count}) END AS DATE)
+            FROM ({plans}) AS p
+            WHERE l.plan_id = p.plan_id AND {needs_period}
+                AND l.invoice_date IS NOT NULL
+            """
+        )
+        target = self.targets["invoice_lines"]
+        problems = []
+        for line, unknown_plan in rows:
+            if unknown_plan:
+                problem = Problem(
+                    target.file,
+                    line,
+                    "service_period_start",
+                    None,
+                    "a recurring line without a service period needs a plan_id of "
+                    "a known plan, whose interval then applies from the invoice date",
+                )
+            else:
+                problem = Problem(
+                    target.file,
+                    line,
+                    "invoice_date",
+                    None,
+                    "a recurring line without a service period needs an invoice_date",
+                )
+            problems.append(target.shown_problem(problem))
+        return problems
 
     # Key checks ---------------------------------------------------------------
 
@@ -222,6 +338,17 @@ class Staging:
             f'OVER (PARTITION BY {keys} ORDER BY "{LINE}" DESC) = 1'
         )
 
+    def row_counts(self) -> dict[str, int]:
+        """Rows to write per staged table, one per key. Call it after
+        `key_problems`."""
+        counts = {}
+        for name in self.targets:
+            row = self.raw.execute(
+                f"SELECT count(*) FROM ({self._rows_to_write(name)})"
+            ).fetchone()
+            counts[name] = int(row[0]) if row else 0
+        return counts
+
     def write(self, log_row: dict[str, object]) -> dict[str, int]:
         """Write the staged rows in one transaction; return the number of new or
         changed rows per table. Call it after `key_problems`."""
@@ -234,16 +361,7 @@ class Staging:
             for name in names:
                 mode = self.targets[name].write if name in self.targets else "replace"
                 changed[name] = self._write_table(name, mode)
-            self.raw.execute(
-                "INSERT INTO import_log VALUES (current_timestamp, ?, ?, ?, ?, ?)",
-                [
-                    log_row["source"],
-                    log_row["format"],
-                    log_row["rows_read"],
-                    log_row["rows_imported"],
-                    log_row["rows_rejected"],
-                ],
-            )
+            _storage.log_import(self.raw, log_row)
             self.raw.execute("COMMIT")
         except BaseException:
             self.raw.execute("ROLLBACK")
@@ -251,27 +369,7 @@ class Staging:
         return changed
 
     def _write_table(self, name: str, mode: Literal["replace", "missing"]) -> int:
-        spec = TABLES[name]
-        selected = ", ".join(f'"{c}"' for c in spec.columns)
-        rows = self._rows_to_write(name)
-        stored = self.raw.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-        if stored is None or stored[0] == 0:
-            sql = f'INSERT INTO "{name}" ({selected}) {rows}'
-        elif mode == "missing":
-            keys = ", ".join(f'"{k}"' for k in spec.key)
-            sql = (
-                f'INSERT INTO "{name}" ({selected}) SELECT {selected} '
-                f'FROM ({rows}) ANTI JOIN "{name}" USING ({keys})'
-            )
-        else:
-            # Only new or changed rows are written, so a repeated import leaves
-            # every stored row as it was.
-            sql = (
-                f'INSERT OR REPLACE INTO "{name}" ({selected}) SELECT {selected} '
-                f'FROM ({rows} EXCEPT SELECT {selected} FROM "{name}")'
-            )
-        row = self.raw.execute(sql).fetchone()
-        return int(row[0]) if row else 0
+        return _storage.write_rows(self.raw, name, self._rows_to_write(name), mode)
 
 
 def _other_lines(lines: list[int], line: int) -> str:

@@ -13,13 +13,11 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-from dateutil.relativedelta import relativedelta
 
 from revaxis import _axes, _engine, _filters, _fx, _periods, _report, _storage
 from revaxis._errors import InputError, Problem
 from revaxis._kpis import parse_axis_key, parse_gross_margin, parse_window_months
 from revaxis._schema import IMPORT_ORDER, TABLES
-from revaxis._validate import LINE
 from revaxis._workspace_axes import AxisAdmin
 
 log = logging.getLogger(__name__)
@@ -223,68 +221,6 @@ class Workspace(AxisAdmin):
         )
         log.info("%s", report.summary())
         return report
-
-    def _fill_service_periods(
-        self, clean: dict[str, pd.DataFrame], files: dict[str, str]
-    ) -> list[Problem]:
-        """Give a recurring line without a service period its plan's interval from
-        its invoice date."""
-        lines = clean["invoice_lines"]
-        need = lines["service_period_start"].isna() & lines["kind"].isin(
-            ["subscription", "usage"]
-        )
-        if not need.any():
-            return []
-        stored = self.table("plans").execute()
-        batch = clean["plans"].drop(columns=[LINE]) if "plans" in clean else None
-        if batch is None or batch.empty:
-            plans = stored
-        elif stored.empty:
-            plans = batch
-        else:
-            plans = pd.concat([stored, batch])
-        plans = plans.drop_duplicates("plan_id", keep="last").set_index("plan_id")
-        problems = []
-        file = files.get("invoice_lines", "invoice_lines.csv")
-        for idx in lines[need].index:
-            plan_id = lines.at[idx, "plan_id"]
-            day = lines.at[idx, "invoice_date"]
-            if plan_id is None or pd.isna(plan_id) or plan_id not in plans.index:
-                problems.append(
-                    Problem(
-                        file,
-                        int(lines.at[idx, LINE]),
-                        "service_period_start",
-                        None,
-                        "a recurring line without a service period needs a "
-                        "plan_id of a known plan, whose interval then applies "
-                        "from the invoice date",
-                    )
-                )
-                continue
-            if day is None or pd.isna(day):
-                problems.append(
-                    Problem(
-                        file,
-                        int(lines.at[idx, LINE]),
-                        "invoice_date",
-                        None,
-                        "a recurring line without a service period needs an "
-                        "invoice_date",
-                    )
-                )
-                continue
-            unit = plans.at[plan_id, "interval_unit"]
-            count = int(plans.at[plan_id, "interval_count"] or 1)
-            step = {
-                "day": relativedelta(days=count),
-                "week": relativedelta(weeks=count),
-                "month": relativedelta(months=count),
-                "year": relativedelta(years=count),
-            }[unit]
-            lines.at[idx, "service_period_start"] = day
-            lines.at[idx, "service_period_end"] = day + step
-        return problems
 
     def import_path(
         self,

@@ -14,14 +14,17 @@ FROM (
     "t10"."start",
     "t10"."end",
     "t3"."rate",
-    CAST(ROUND((
+    CAST(ROUND(
       (
-        "t10"."net" / "t10"."months"
-      ) / "t3"."rate"
-    ) * 100, 0) AS BIGINT) AS "mrr_cents",
+        (
+          "t10"."net" / "t10"."months"
+        ) / "t3"."rate"
+      ) * 100 * 1.000000000001,
+      0
+    ) AS BIGINT) AS "mrr_cents",
     CAST(ROUND((
       "t10"."net" / "t10"."months"
-    ) * 1000000, 0) AS BIGINT) AS "mrr_micros"
+    ) * 1000000 * 1.000000000001, 0) AS BIGINT) AS "mrr_micros"
   FROM (
     SELECT
       "t8"."invoice_id",
