@@ -190,3 +190,26 @@ def test_axes_list_reports_coverage(make_workspace):
     assert frame.loc["plan", "mrr_coverage"] == round(100 / 150, 4)
     assert frame.loc["country", "customers_coverage"] == 0.5
     assert frame.loc["currency", "mrr_coverage"] == 1.0
+
+
+def test_line_of_unknown_customer_is_rejected(tmp_path):
+    with revaxis.Workspace(tmp_path / "u.duckdb") as ws:
+        ws.load({"customers": pd.DataFrame([{"customer_id": "a"}])})
+        lines = pd.DataFrame(
+            [
+                line("a", "2024-01-01", "2024-02-01", 10),
+                line("ab", "2024-01-01", "2024-02-01", 10),
+            ]
+        )
+        with pytest.raises(
+            revaxis.ImportRejected,
+            match=r"invoice_lines.csv:3: field 'customer_id', value 'ab': unknown "
+            "customer",
+        ):
+            ws.load({"invoice_lines": lines})
+        assert ws.counts()["invoice_lines"] == 0
+        # The customer given in the same import is known.
+        ws.load(
+            {"customers": pd.DataFrame([{"customer_id": "ab"}]), "invoice_lines": lines}
+        )
+        assert ws.counts()["invoice_lines"] == 2

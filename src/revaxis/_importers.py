@@ -238,6 +238,7 @@ class _Run:
         """Fill service periods from plans and check keys across all chunks;
         raise ImportRejected with every problem found."""
         self.problems.extend(self.staging.fill_service_periods())
+        self.problems.extend(self.staging.unknown_customers())
         self.problems.extend(self.staging.key_problems())
         if self.problems:
             raise ImportRejected(self._ordered_problems(), self.rows_read)

@@ -220,6 +220,38 @@ class Staging:
             problems.append(target.shown_problem(problem))
         return problems
 
+    def unknown_customers(self) -> list[Problem]:
+        """Return a problem for each staged invoice line whose customer is neither
+        in this import's customers nor in the workspace, so that a mistyped id
+        does not become a customer of its own."""
+        if "invoice_lines" not in self.targets:
+            return []
+        known = 'SELECT customer_id FROM "customers"'
+        if "customers" in self.targets:
+            known += f" UNION SELECT customer_id FROM {self._table('customers')}"
+        rows = self.raw.execute(
+            f"""
+            SELECT l."{LINE}", l.customer_id
+            FROM {self._table("invoice_lines")} l
+            WHERE l.customer_id NOT IN ({known})
+            ORDER BY l."{LINE}"
+            """
+        ).fetchall()
+        target = self.targets["invoice_lines"]
+        return [
+            target.shown_problem(
+                Problem(
+                    target.file,
+                    line,
+                    "customer_id",
+                    customer,
+                    "unknown customer: add a row for it to customers.csv (or "
+                    "import it first), or fix the id",
+                )
+            )
+            for line, customer in rows
+        ]
+
     # Key checks ---------------------------------------------------------------
 
     def key_problems(self) -> list[Problem]:
