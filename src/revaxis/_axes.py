@@ -312,7 +312,7 @@ NATIVE_AXES: dict[str, Axis] = {
 
 
 def column_name(key: str) -> str:
-    """Name of the engine column that holds the value of axis `key`."""
+    """Return the name of the engine column with the value of axis `key`."""
     return f"ax_{key}"
 
 
@@ -435,7 +435,8 @@ def _apply_labels(lines: ir.Table, axis: Axis) -> ir.Table:
 
 
 def clean_label(label: str, rules: Sequence[Rule]) -> str | None:
-    """The label after the first rule that matches it, or the trimmed label."""
+    """Return the label after the first rule that matches it, else the label
+    trimmed."""
     trimmed = label.strip()
     for rule in rules:
         if rule.kind == "map" and trimmed.casefold() == rule.pattern.strip().casefold():

@@ -89,9 +89,9 @@ def line_mrr(
     rates: ir.Table,
     settings: EngineSettings,
 ) -> ir.Table:
-    """One row per invoice line that carries MRR, with its effective period
-    [start, end), `mrr_cents` in the reporting currency and `mrr_micros` in its
-    own currency. Lines whose rate is missing keep a null `rate`."""
+    """Build one row per invoice line that carries MRR, with its effective
+    period [start, end), `mrr_cents` in the reporting currency and `mrr_micros`
+    in its own currency. Lines whose rate is missing keep a null `rate`."""
     counted = lines.kind.isin(["subscription", "usage"]) & (lines.status != "void")
     if settings.refunds == "remove":
         counted &= lines.status != "refunded"

@@ -131,7 +131,7 @@ def _print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str) -> None:
 
 
 def parse_day(text: str | None, option: str) -> dt.date | None:
-    """A day given on the command line, or None."""
+    """Parse a day given on the command line; None stays None."""
     if text is None:
         return None
     try:

@@ -475,7 +475,7 @@ class Workspace(AxisAdmin):
 
     @staticmethod
     def _anyone_paying(states: ir.Table) -> bool:
-        """Whether any customer pays at the end of the report day."""
+        """Return whether any customer pays at the end of the report day."""
         latest = states.group_by("customer_id").aggregate(
             m1=states.m1_cents.argmax(states.day)
         )
