@@ -18,6 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from revaxis._cli_options import (
+    ByOption,
+    CurrencyOption,
+    FilterOption,
+    FromOption,
+    ToOption,
+)
 from revaxis._cohorts import retention_matrix
 from revaxis._errors import RevaxisError
 from revaxis._kpis import COUNT_COLUMNS, RATE_COLUMNS, split_axes
@@ -31,26 +38,6 @@ class ReportFormat(StrEnum):
     xlsx = "xlsx"
 
 
-ByOption = Annotated[
-    str | None,
-    typer.Option(help="Axis key, or two separated by a comma (plan,country)."),
-]
-CurrencyOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Reporting currency (ISO 4217). Default: $REVAXIS_CURRENCY, else the "
-        "workspace setting (USD unless changed)."
-    ),
-]
-FilterOption = Annotated[
-    str | None,
-    typer.Option(
-        "--filter",
-        help="Keep the lines whose axis values match, e.g. \"plan = 'Pro' and "
-        "country in ('FR', 'DE')\"; MRR moving into or out of the filter is a "
-        "transfer.",
-    ),
-]
 FormatOption = Annotated[
     ReportFormat,
     typer.Option(
@@ -169,21 +156,8 @@ def _emit(
 @app.command()
 def kpis(
     by: ByOption = None,
-    from_: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="First period (2024-03, 2024-Q1 or 2024). Default: the first "
-            "period with MRR.",
-        ),
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option(
-            help="Last period. Default: the report day's period while anyone "
-            "pays, else the period of the latest invoice date or MRR change."
-        ),
-    ] = None,
+    from_: FromOption = None,
+    to: ToOption = None,
     interval: Annotated[
         IntervalOption, typer.Option(help="Length of a period.")
     ] = IntervalOption.month,

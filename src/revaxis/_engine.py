@@ -265,6 +265,13 @@ def customer_states(ev: ir.Table) -> ir.Table:
     return cust.select("customer_id", "day", m0_cents=m0, m1_cents=m1, kind=kind)
 
 
+def acquisition_days(states: ir.Table) -> ir.Table:
+    """Return one row per customer: `acquired_on`, the day of their new
+    movement."""
+    new = states.filter(states.kind == "new")
+    return new.group_by("customer_id").aggregate(acquired_on=new.day.min())
+
+
 def currency_fx(ev: ir.Table, states: ir.Table, report_currency: str) -> ir.Table:
     """One row per customer, currency and change day of that currency: `fx_cents`,
     the MRR of the lines that end that day revalued at the rate of the positive

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from revaxis import _axes
+from revaxis import _axes, _report
 from revaxis._axes import NONE_LABEL, Axis, Rule
 
 if TYPE_CHECKING:
@@ -128,13 +128,7 @@ def _carried_by_raw_label(
     try:
         labels = movements.select(raw_label=movements[column]).distinct().execute()
         end = ws._coverage_end(states, as_of)
-        done = movements.filter(movements.day < end)
-        # The segment's MRR after its last change before the end: v1_cents
-        # of the latest day per customer and label.
-        last = done.group_by(["customer_id", column]).aggregate(
-            mrr_cents=done.v1_cents.argmax(done.day)
-        )
-        paying = last.filter(last.mrr_cents > 0)
+        paying = _report.paying_segments(movements, column, end)
         carried = (
             paying.group_by(raw_label=paying[column])
             .aggregate(

@@ -204,3 +204,16 @@ def customer_period_values(
         ],
     )
     return joined.select(*keys, period=joined.p_start, mrr_cents=joined.v1_cents)
+
+
+def paying_segments(
+    movements: ir.Table, column: str, end_exclusive: dt.date
+) -> ir.Table:
+    """Return one row per customer and value of `column` in which the customer
+    pays at the end of the day before `end_exclusive`: `mrr_cents`, the
+    segment's value after its last change before then."""
+    done = movements.filter(movements.day < end_exclusive)
+    last = done.group_by(["customer_id", column]).aggregate(
+        mrr_cents=done.v1_cents.argmax(done.day)
+    )
+    return last.filter(last.mrr_cents > 0)

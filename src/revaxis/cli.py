@@ -16,6 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from revaxis._cli_options import (
+    ByOption,
+    CurrencyOption,
+    FilterOption,
+    FromOption,
+    ToOption,
+)
 from revaxis._errors import ImportRejected, PeriodError, RevaxisError, WorkspaceError
 from revaxis.workspace import SETTINGS, Workspace, default_path
 
@@ -210,44 +217,14 @@ def import_(
 
 @app.command()
 def mrr(
-    by: Annotated[
-        str | None,
-        typer.Option(help="Axis key, or two separated by a comma (plan,country)."),
-    ] = None,
-    from_: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="First period (2024-03, 2024-Q1 or 2024). Default: the first "
-            "period with MRR.",
-        ),
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option(
-            help="Last period. Default: the report day's period while anyone "
-            "pays, else the period of the latest invoice date or MRR change."
-        ),
-    ] = None,
+    by: ByOption = None,
+    from_: FromOption = None,
+    to: ToOption = None,
     interval: Annotated[
         IntervalOption, typer.Option(help="Length of a period.")
     ] = IntervalOption.month,
-    currency: Annotated[
-        str | None,
-        typer.Option(
-            help="Reporting currency (ISO 4217). Default: $REVAXIS_CURRENCY, else "
-            "the workspace setting (USD unless changed)."
-        ),
-    ] = None,
-    filter_: Annotated[
-        str | None,
-        typer.Option(
-            "--filter",
-            help="Keep the lines whose axis values match, e.g. \"channel = 'SEO' and "
-            "country in ('FR', 'DE')\"; MRR moving into or out of the filter is a "
-            "transfer.",
-        ),
-    ] = None,
+    currency: CurrencyOption = None,
+    filter_: FilterOption = None,
     as_of: Annotated[
         str | None,
         typer.Option(

@@ -370,11 +370,7 @@ class Workspace(AxisAdmin):
         # Left lazy: with an axis the states are rebuilt from the segment events,
         # and these only feed the acquisition days of cohort axes.
         states = _engine.customer_states(base_ev)
-        acquisition = (
-            states.filter(states.kind == "new")
-            .group_by("customer_id")
-            .aggregate(acquired_on=ibis._.day.min())
-        )
+        acquisition = _engine.acquisition_days(states)
         ctx = _axes.AxisContext(
             customers=self.table("customers"),
             plans=self.table("plans"),
@@ -574,11 +570,8 @@ class Workspace(AxisAdmin):
             values = _report.customer_period_values(
                 movements, columns, period_interval, periods
             )
-            acquisition = (
-                states.filter(states.kind == "new")
-                .group_by("customer_id")
-                .aggregate(acquired_on=ibis._.day.min())
-                .rename(a_customer="customer_id")
+            acquisition = _engine.acquisition_days(states).rename(
+                a_customer="customer_id"
             )
             values = values.left_join(
                 acquisition, values.customer_id == acquisition.a_customer
@@ -703,14 +696,10 @@ def _coverage_row(
 ) -> dict[str, object]:
     """Values and coverage of one axis at the end of the day before `end_exclusive`."""
     values = movements.filter(movements[column] != _axes.NONE_LABEL)[column]
-    done = movements.filter(movements.day < end_exclusive)
-    last = done.group_by(["customer_id", column]).aggregate(
-        v=done.v1_cents.argmax(done.day)
-    )
-    paying = last.filter(last.v > 0).execute()
+    paying = _report.paying_segments(movements, column, end_exclusive).execute()
     has_value = paying[paying[column] != _axes.NONE_LABEL]
     customers = paying["customer_id"].nunique()
-    total_mrr = int(paying["v"].sum())
+    total_mrr = int(paying["mrr_cents"].sum())
     return {
         "key": axis.key,
         "label": axis.label,
@@ -723,7 +712,9 @@ def _coverage_row(
             else None
         ),
         "mrr_coverage": (
-            round(int(has_value["v"].sum()) / total_mrr, 4) if total_mrr else None
+            round(int(has_value["mrr_cents"].sum()) / total_mrr, 4)
+            if total_mrr
+            else None
         ),
     }
 
