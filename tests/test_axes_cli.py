@@ -423,7 +423,7 @@ def test_set_remove(channel_ws):
             ["manager", "--customer", "a", "--plan", "p", "Alice"],
             "Give exactly one of --customer",
         ),
-        (["manager", "--plan", "p1", "Alice"], "holds customer values; use --customer"),
+        (["manager", "--plan", "p1", "Alice"], "is a customer axis; use --customer"),
         (
             ["manager", "--customer", "zz", "Alice"],
             "Cannot set 'manager' for customer 'zz': unknown customer id",

@@ -2,9 +2,9 @@
 each line or customer its value on an axis.
 
 Native axes are registered through the same registry that custom axes will use.
-An axis of level `line` takes its value from each invoice line (so one customer
-can sit in several segments); an axis of level `customer` gives all the lines
-of a customer one value.
+An axis of level `line` takes its value from each invoice line, so one customer
+can be in several segments. An axis of level `customer` gives all the lines of
+a customer one value.
 """
 
 from __future__ import annotations
@@ -447,9 +447,9 @@ def clean_label(label: str, rules: Sequence[Rule]) -> str | None:
 
 
 def bucket_label(value: str | None, edges: Sequence[float]) -> str | None:
-    """The bucket of a number for edges e0 < e1 < ...: "e0-e1" holds
-    e0 <= x < e1, the last "eN+" holds x >= eN; below e0 or not a number gives
-    None."""
+    """Return the bucket of a number for edges e0 < e1 < ...: "e0-e1" contains
+    e0 <= x < e1 and the last, "eN+", contains x >= eN. A number below e0, or a
+    value that is not a number, gives None."""
     if value is None:
         return None
     try:

@@ -4,9 +4,9 @@
   currency), with bucket edges such as 0,100,500,1000. A customer whose MRR
   crosses an edge moves to the next band by transfer.
 - `computed.lifecycle`: `new` for the first N days after acquisition,
-  `onboarding` until day M, then `established`; `up for renewal` in the R days
-  before the end of a service period of a year or more. The thresholds N, M, R
-  are the axis' three numbers (default 30, 90, 60).
+  `onboarding` until day M, then `established`. A customer is `up for renewal`
+  in the R days before the end of a service period of a year or more. The
+  thresholds N, M, R are the axis' three numbers (default 30, 90, 60).
 
 Both give a history of values per customer, so lines are split on the days the
 value changes, as for a value set by hand with `valid_from`.
@@ -50,8 +50,8 @@ def _as_history(rows: ir.Table) -> ir.Table:
 def band_expression(
     mrr_cents: ir.IntegerValue, edges: Sequence[float]
 ) -> ir.StringValue:
-    """The band label of an MRR in cents: "e0-e1" for e0 <= MRR < e1, "eN+" from
-    the last edge on; below the first edge, no band."""
+    """Return the band label of an MRR in cents: "e0-e1" for e0 <= MRR < e1 and
+    "eN+" from the last edge on. Below the first edge there is no band."""
     text = [f"{e:g}" for e in edges]
     amount = mrr_cents.cast("float64") / 100
     cases = [

@@ -60,10 +60,12 @@ def _without(table: ir.Table, *names: str) -> ir.Table:
 
 
 def months_between(start: ir.DateValue, end: ir.DateValue) -> ir.FloatingValue:
-    """Length of [start, end) in months: whole calendar months when the end falls
-    on the start's day of the month (clamped to a shorter month's last day, or
-    any later day when the start is its month's last day), otherwise
-    days / (365.25 / 12)."""
+    """Return the length of [start, end) in months.
+
+    The length is a whole number of calendar months when the end falls on the
+    start's day of the month, clamped to a shorter month's last day. When the
+    start is its month's last day, any later end day counts too. Other periods
+    measure days / (365.25 / 12)."""
     end_month_last_day = (
         end.truncate("M") + ibis.interval(months=1) - ibis.interval(days=1)
     ).day()
@@ -167,11 +169,13 @@ EVENT_AMOUNTS = (
 
 
 def events(lines: ir.Table, axes: Sequence[str]) -> ir.Table:
-    """One row per customer, segment, currency and day on which the segment's MRR
-    changes: `d_cents` and `d_micros` are the net change that day;
-    `end_cents`/`end_micros` the MRR of the lines that end that day, and
-    `new_cents`/`new_micros` that of the positive lines that start, from which
-    fx takes the old amount and the new rate."""
+    """Build one row per customer, segment, currency and day on which the
+    segment's MRR changes.
+
+    `d_cents` and `d_micros` are the net change that day. `end_cents` and
+    `end_micros` are the MRR of the lines that end that day, and `new_cents` and
+    `new_micros` that of the positive lines that start, because fx revalues the
+    first at the rate of the second."""
     keys = ["customer_id", *axes, "currency"]
     zero = ibis.literal(0, "int64")
     starts = lines.select(
@@ -202,8 +206,8 @@ def events(lines: ir.Table, axes: Sequence[str]) -> ir.Table:
 
 
 def customer_days(ev: ir.Table) -> ir.Table:
-    """One row per customer and change day: the raw sum of their lines before
-    (`raw0_cents`) and after (`raw1_cents`) the day's changes."""
+    """Build one row per customer and change day with the raw sum of their lines
+    before (`raw0_cents`) and after (`raw1_cents`) the day's changes."""
     per_day = ev.group_by(["customer_id", "day"]).aggregate(d_cents=ev.d_cents.sum())
     running = ibis.cumulative_window(group_by="customer_id", order_by="day")
     per_day = per_day.mutate(raw1_cents=per_day.d_cents.sum().over(running))
@@ -245,9 +249,9 @@ def bridge_grace_gaps(ev: ir.Table, grace_days: int) -> ir.Table:
 
 
 def customer_states(ev: ir.Table) -> ir.Table:
-    """One row per customer and change day: MRR before (`m0_cents`) and after
-    (`m1_cents`), floored at zero, whether they paid on any earlier day, and
-    their movement type when they start or stop paying."""
+    """Build one row per customer and change day with MRR before (`m0_cents`)
+    and after (`m1_cents`), floored at zero, and the day's `kind`: new,
+    reactivation, churn, change (paying before and after) or none."""
     cust = customer_days(ev)
     before = ibis.window(group_by="customer_id", order_by="day", rows=(None, -1))
     cust = cust.mutate(
@@ -273,7 +277,7 @@ def acquisition_days(states: ir.Table) -> ir.Table:
 
 
 def currency_fx(ev: ir.Table, states: ir.Table, report_currency: str) -> ir.Table:
-    """One row per customer, currency and change day of that currency: `fx_cents`,
+    """Build one row per customer, currency and change day with `fx_cents`:
     the MRR of the lines that end that day revalued at the rate of the positive
     lines that start that day, minus its old value. Zero unless the customer
     pays before and after and lines both end and start in the currency, and
@@ -316,9 +320,9 @@ def _telescoping_share(
 
 
 def segment_changes(ev: ir.Table, states: ir.Table, axes: Sequence[str]) -> ir.Table:
-    """One row per customer, segment and day on which the segment's MRR changes:
-    `v0_cents` and `v1_cents`, the segment's value before and after (all
-    currencies). On a day the customer starts or stops paying, segments whose
+    """Build one row per customer, segment and day on which the segment's MRR
+    changes, with its value before (`v0_cents`) and after (`v1_cents`) in all
+    currencies. On a day the customer starts or stops paying, segments whose
     value did not change but is not zero get a row too, so that the floor at
     zero can apply to them."""
     seg = ["customer_id", *axes]
@@ -353,9 +357,9 @@ def segment_changes(ev: ir.Table, states: ir.Table, axes: Sequence[str]) -> ir.T
 
 
 def segment_fx(ev: ir.Table, cur_fx: ir.Table, axes: Sequence[str]) -> ir.Table:
-    """One row per customer, segment and day with a non-zero fx share: each
-    currency's fx goes to the segments whose lines in it ended that day, in
-    proportion to the value that ended."""
+    """Share each currency's fx between the segments whose lines in it ended that
+    day, in proportion to the absolute MRR that ended: one row per customer,
+    segment and day with a share."""
     fx = cur_fx.filter(cur_fx.fx_cents != 0).select(
         fx_customer="customer_id",
         fx_currency="currency",
@@ -389,9 +393,9 @@ def segment_fx(ev: ir.Table, cur_fx: ir.Table, axes: Sequence[str]) -> ir.Table:
 def segment_movements(
     ev: ir.Table, states: ir.Table, cur_fx: ir.Table, axes: Sequence[str]
 ) -> ir.Table:
-    """One row per customer, segment and change day: the movement amounts in
-    cents (churn and contraction positive), the segment's value before and after,
-    and the customer count change of the segment (+1, 0, -1)."""
+    """Classify each segment change: one row per customer, segment and change
+    day with the movement amounts in cents (churn and contraction positive), the
+    segment's value before and after, and its customer count change (+1, 0, -1)."""
     changes = segment_changes(ev, states, axes)
     fx = segment_fx(ev, cur_fx, axes)
     keys = ["customer_id", *axes, "day"]

@@ -19,7 +19,7 @@ class RevaxisError(Exception):
 
 
 class InputError(RevaxisError, ValueError):
-    """A value given by the user is invalid; the message says how to fix it."""
+    """A value given by the user is invalid, and the message tells how to fix it."""
 
 
 @dataclass(frozen=True)

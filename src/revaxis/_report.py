@@ -54,8 +54,8 @@ def period_table(
     interval: _periods.Interval,
     periods: list[dt.date],
 ) -> ir.Table:
-    """One row per period (start day `period`) and segment from the first period
-    with a movement to the last of `periods`, amounts in cents."""
+    """Sum the movements per period (start day `period`) and segment, from the
+    first period with a movement to the last of `periods`, in cents."""
     unit = _TRUNCATE[interval]
     mv = movements.mutate(period=movements.day.truncate(unit))
     keys = [*axes, "period"]
@@ -68,10 +68,10 @@ def period_table(
         ),
     )
 
-    # Churned customers: paying at the period's start, not at its end, counted
-    # in the segments they left on the last day they stopped paying (later
-    # changes that leave them at zero, such as a line worth 0 cents, do not
-    # move that day).
+    # Churned customers pay at the period's start and not at its end. They count
+    # in the segments they left on the last day they stopped paying. Later
+    # changes that keep them at zero, such as a line worth 0 cents, do not
+    # move that day.
     st = states.mutate(period=states.day.truncate(unit))
     per_customer = st.group_by(["customer_id", "period"]).aggregate(
         first_m0=st.m0_cents.argmin(st.day),
@@ -177,8 +177,9 @@ def customer_period_values(
     interval: _periods.Interval,
     periods: list[dt.date],
 ) -> ir.Table:
-    """One row per customer, segment and period in which the customer pays in the
-    segment at the period's end: `mrr_cents` at the end of the period's last day.
+    """Build one row per customer, segment and period in which the customer pays
+    in the segment at the period's end, with `mrr_cents` at the end of the
+    period's last day.
 
     Built from runs of constant value between change days, so its size is the
     number of paying customer-periods, never customers x all periods.

@@ -59,8 +59,8 @@ class AxisAdmin:
         return out
 
     def axes_registry(self) -> dict[str, _axes.Axis]:
-        """Every axis of the workspace by key: native ones first, then custom ones in
-        the order they were created, each with its label rules."""
+        """Return every axis of the workspace by key, native ones first, then
+        custom ones in the order they were created, each with its label rules."""
         registry = dict(_axes.NATIVE_AXES)
         registry["churn_reason"] = _custom_axes.churn_reason_axis(
             self.table("subscriptions")
@@ -239,7 +239,7 @@ class AxisAdmin:
     ) -> pd.DataFrame:
         if level is not None and level != axis.level:
             raise InputError(
-                f"Axis {axis.key!r} holds {axis.level} values; use --{axis.level}."
+                f"Axis {axis.key!r} is a {axis.level} axis; use --{axis.level}."
             )
         if "valid_from" not in frame.columns:
             frame = frame.assign(valid_from=None)
@@ -324,8 +324,8 @@ class AxisAdmin:
     # Rules --------------------------------------------------------------------
 
     def rules(self, key: str) -> pd.DataFrame:
-        """The label rules of an axis in the order they apply: position, kind,
-        pattern, label."""
+        """Return the label rules of an axis in the order they apply: position,
+        kind, pattern, label."""
         _axes.resolve([key], self.axes_registry())
         table = self.con.table("axis_rules")
         frame = table.filter(table.axis_key == key).order_by("position").execute()
@@ -378,7 +378,8 @@ class AxisAdmin:
         )
 
     def clean_values(self, key: str, labels: Sequence[str]) -> dict[str, str | None]:
-        """Where each raw label lands on axis `key` after its rules and buckets."""
+        """Map each raw label to where it lands on axis `key` after its rules and
+        buckets."""
         axis = _axes.resolve([key], self.axes_registry())[0]
         out = {}
         for raw in labels:

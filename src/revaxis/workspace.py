@@ -322,9 +322,9 @@ class Workspace(AxisAdmin):
     ) -> tuple[ir.Table, ir.Table, list[str]]:
         """Build (and cache) the movements by segment and the customer states.
 
-        A filter becomes one more segment column, true or false per line, so
-        that MRR moving into or out of the filtered set is a transfer; only the
-        rows where it is true are returned."""
+        A filter becomes one more segment column, in or out per line, so MRR
+        moving into or out of the filtered set is a transfer. Only the rows of
+        lines in the filter are returned."""
         if self.counts()["invoice_lines"] == 0:
             raise InputError(
                 f"Workspace {self.path} has no invoice lines. Import billing data "
@@ -429,10 +429,12 @@ class Workspace(AxisAdmin):
         states: ir.Table,
         as_of: dt.date | None = None,
     ) -> list[dt.date] | None:
-        """Start days of the report's periods: from `start`, else the first period
-        with MRR; to `end`, else the report day's period while anyone pays, or
-        else the period of the latest invoice date or MRR change (never after
-        the report day)."""
+        """Return the start days of the report's periods.
+
+        They run from `start`, else the first period with MRR. They end at
+        `end`, else at the report day's period while anyone pays, else at the
+        period of the latest invoice date or MRR change, never after the report
+        day."""
         if start is not None:
             first = _periods.parse_label(start, interval)
         else:
@@ -498,7 +500,7 @@ class Workspace(AxisAdmin):
         as_of: dt.date | None = None,
         filter: str | None = None,
     ) -> pd.DataFrame:
-        """One row per customer, segment and day with a movement: customer_id,
+        """Return one row per customer, segment and day with a movement: customer_id,
         date, one column per axis, and the movement amounts (churn and
         contraction as positive numbers) in the reporting currency."""
         keys = _split(by)
@@ -521,7 +523,7 @@ class Workspace(AxisAdmin):
     def axes(
         self, *, currency: str | None = None, as_of: dt.date | None = None
     ) -> pd.DataFrame:
-        """One row per axis: key, label, level, source, number of values, and the
+        """Return one row per axis: key, label, level, source, number of values, the
         share of paying customers (`customers_coverage`) and of MRR
         (`mrr_coverage`) with a value, at the end of the latest period."""
         cur = self.report_currency(currency)
@@ -553,10 +555,12 @@ class Workspace(AxisAdmin):
         as_of: dt.date | None = None,
         filter: str | None = None,
     ) -> pd.DataFrame:
-        """One row per customer, segment and period in which the customer pays in
-        that segment at the period's end: customer_id, one column per axis,
-        period (label), acquired_on (day of the customer's new movement) and
-        mrr at the end of the period's last day."""
+        """Return one row per customer, segment and period in which the customer
+        pays in that segment at the period's end.
+
+        The columns are customer_id, one per axis, period (label), acquired_on
+        (day of the customer's new movement) and mrr at the end of the period's
+        last day."""
         keys = _split(by)
         period_interval = _periods.check_interval(interval)
         movements, states, columns = self._pipeline(
@@ -600,10 +604,12 @@ class Workspace(AxisAdmin):
         as_of: dt.date | None = None,
         filter: str | None = None,
     ) -> pd.DataFrame:
-        """The MRR bridge: one row per period (and segment) with the columns period,
-        one per axis, mrr_start, new, expansion, contraction, churn, reactivation,
-        transfer_in, transfer_out, fx, mrr_end, customers_start, customers_end,
-        new_customers, churned_customers, reactivated_customers.
+        """Return the MRR bridge: one row per period (and segment).
+
+        The columns are period, one per axis, mrr_start, new, expansion,
+        contraction, churn, reactivation, transfer_in, transfer_out, fx, mrr_end,
+        customers_start, customers_end, new_customers, churned_customers and
+        reactivated_customers.
 
         `filter` keeps the lines whose axis values match an expression such as
         "channel = 'SEO' and country in ('FR', 'DE')" (docs/axes-custom.md)."""
