@@ -103,6 +103,31 @@ AXIS_TABLES = {
     ),
 }
 
+# Users of the web app and REST API (schema version 3).
+USER_TABLES = {
+    "users": (
+        {
+            "user_id": "BIGINT",
+            "email": "VARCHAR UNIQUE",
+            "password_hash": "VARCHAR",
+            "role": "VARCHAR",
+            "created_at": "TIMESTAMP",
+        },
+        ("user_id",),
+    ),
+    "api_tokens": (
+        {
+            "token_id": "BIGINT",
+            "user_id": "BIGINT",
+            "name": "VARCHAR",
+            "token_hash": "VARCHAR UNIQUE",
+            "created_at": "TIMESTAMP",
+            "last_used_at": "TIMESTAMP",
+        },
+        ("token_id",),
+    ),
+}
+
 
 def _migrate(raw: object, version: int) -> None:
     """Bring a workspace from `version` to SCHEMA_VERSION, one step per version."""
@@ -118,6 +143,10 @@ def _migrate(raw: object, version: int) -> None:
         # Version 2: custom axes, their values (valid_from 1900-01-01 stands for
         # "all time") and label rules.
         for name, (columns, key) in AXIS_TABLES.items():
+            execute(_create_sql(name, columns, key))
+    if version < 3:
+        # Version 3: users of the web app and their API tokens.
+        for name, (columns, key) in USER_TABLES.items():
             execute(_create_sql(name, columns, key))
     execute(
         "INSERT OR REPLACE INTO revaxis_meta VALUES ('schema_version', ?)",

@@ -319,5 +319,5 @@ def main() -> None:
 
 
 # Registers the kpis, cohorts and lifetimes commands, and the `sync` command
-# group (`revaxis sync stripe`), on `app`.
-from revaxis import _cli_kpis, _cli_sync  # noqa: E402, F401
+# group (`revaxis sync stripe`), `serve` and `users`, on `app`.
+from revaxis import _cli_kpis, _cli_sync, _cli_web  # noqa: E402, F401

@@ -18,6 +18,7 @@ from revaxis import _axes, _engine, _filters, _fx, _periods, _report, _storage
 from revaxis._errors import InputError, Problem
 from revaxis._kpis import parse_axis_key, parse_gross_margin, parse_window_months
 from revaxis._schema import IMPORT_ORDER, TABLES
+from revaxis._users import UserStore
 from revaxis._workspace_axes import AxisAdmin
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,11 @@ class Workspace(AxisAdmin):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def users(self) -> UserStore:
+        """Users of the web app and REST API, and their API tokens."""
+        return UserStore(self.con.con)
 
     # Settings -----------------------------------------------------------------
 

@@ -1,0 +1,5 @@
+"""Placeholder: routes are added here."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
