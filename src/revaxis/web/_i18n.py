@@ -1,8 +1,8 @@
 """Languages of the web app: message catalogs and Babel number and date formats.
 
-English is the source language. Each other language has a gettext catalog in
-`locales/<code>.po`, read with Babel when the app starts (no compiled .mo
-files), and a message missing from it is shown in English.
+English is the source language. Each other language has gettext catalogs in
+`locales/<code>/*.po` (one per part of the app), read with Babel on first use
+(no compiled .mo files). A message missing from them is shown in English.
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ _LOCALES = Path(__file__).parent / "locales"
 @cache
 def catalog(language: str) -> dict[str, str]:
     """Return msgid -> translation for a language; English maps to nothing."""
-    path = _LOCALES / f"{language}.po"
-    if language == DEFAULT_LANGUAGE or not path.exists():
-        return {}
-    with path.open("rb") as handle:
-        po = read_po(handle, locale=language)
-    return {
-        str(message.id): str(message.string)
-        for message in po
-        if message.id and message.string and not message.fuzzy
-    }
+    messages: dict[str, str] = {}
+    if language == DEFAULT_LANGUAGE:
+        return messages
+    for path in sorted((_LOCALES / language).glob("*.po")):
+        with path.open("rb") as handle:
+            po = read_po(handle, locale=language)
+        for message in po:
+            if message.id and message.string and not message.fuzzy:
+                messages[str(message.id)] = str(message.string)
+    return messages
 
 
 def pick_language(cookie: str | None, accept_language: str | None) -> str:
