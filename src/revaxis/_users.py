@@ -31,6 +31,14 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("revaxis-no-such-user")
 
 
+class UserFieldError(InputError):
+    """An invalid user field, named in `field` (email, role or password)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class User:
     user_id: int
@@ -53,21 +61,26 @@ class Token:
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise InputError(f"Invalid role {role!r}: expected one of {', '.join(ROLES)}.")
+        raise UserFieldError(
+            f"Invalid role {role!r}: expected one of {', '.join(ROLES)}.", "role"
+        )
     return role
 
 
 def check_email(email: str) -> str:
     cleaned = email.strip().lower()
     if not _EMAIL.match(cleaned):
-        raise InputError(f"Invalid email {email!r}: expected an address like a@b.com.")
+        raise UserFieldError(
+            f"Invalid email {email!r}: expected an address like a@b.com.", "email"
+        )
     return cleaned
 
 
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(
-            f"Password too short: use at least {MIN_PASSWORD_LENGTH} characters."
+        raise UserFieldError(
+            f"Password too short: use at least {MIN_PASSWORD_LENGTH} characters.",
+            "password",
         )
     return password
 
@@ -107,10 +120,11 @@ class UserStore:
         check_role(role)
         check_password(password)
         if self.find(email) is not None:
-            raise InputError(
+            raise UserFieldError(
                 f"User {email} already exists. Change the role with "
                 "`revaxis users set-role` or the password with `revaxis users "
-                "password`."
+                "password`.",
+                "email",
             )
         user_id = int(
             self._rows("SELECT coalesce(max(user_id), 0) + 1 FROM users")[0][0]

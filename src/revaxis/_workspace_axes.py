@@ -395,14 +395,18 @@ class AxisAdmin:
         *,
         currency: str | None = None,
         as_of: dt.date | None = None,
+        draft_rules: Sequence[Rule] = (),
     ) -> pd.DataFrame:
         """Preview axis `key`'s label rules: one row per raw label with raw_label,
         label (where it lands), customers and mrr at the end of the latest month,
         reviewed, rule (position of the first matching rule) and suggestions
-        (near-duplicate raw labels to merge). Details in `_preview.preview`."""
+        (near-duplicate raw labels to merge). `draft_rules` are unsaved rules
+        applied after the saved ones. Details in `_preview.preview`."""
         from revaxis import _preview
 
-        return _preview.preview(self, key, currency=currency, as_of=as_of)  # type: ignore[arg-type]
+        return _preview.preview(  # type: ignore[arg-type]
+            self, key, currency=currency, as_of=as_of, draft_rules=draft_rules
+        )
 
 
 def none_label() -> str:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from revaxis._errors import InputError
-from revaxis._users import ROLES, User
+from revaxis._users import ROLES, User, UserFieldError
 from revaxis.web._app import ApiError, users_of, version
 from revaxis.web._security import AdminUser, AnyUser
 
@@ -122,8 +122,8 @@ def add_user(body: UserIn, request: Request, admin: AdminUser) -> UserOut:
     with users_of(request) as users:
         try:
             return _out(users.add(body.email, body.password, body.role))
-        except InputError as exc:
-            raise ApiError(str(exc), _field_of(str(exc))) from exc
+        except UserFieldError as exc:
+            raise ApiError(str(exc), exc.field) from exc
 
 
 @router.put("/users/{email}/role", tags=["users"])
@@ -150,11 +150,3 @@ def delete_user(email: str, request: Request, admin: AdminUser) -> None:
             users.delete(email)
         except InputError as exc:
             raise ApiError(str(exc), "email", 404) from exc
-
-
-def _field_of(message: str) -> str | None:
-    lowered = message.lower()
-    for name in ("email", "role", "password"):
-        if name in lowered:
-            return name
-    return None
