@@ -14,6 +14,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from conftest import AS_OF, line
+from revaxis._axes import Rule
 from revaxis._preview import fold_label, near_duplicates
 from revaxis.cli import app
 
@@ -124,6 +125,19 @@ def test_preview_after_merging_rule(channel_ws):
     assert rows["Adwords"]["suggestions"] == []
     assert rows["seo"]["label"] == "seo"
     assert rows["seo"]["suggestions"] == ["SEO"]
+
+
+def test_preview_with_draft_rule(channel_ws):
+    channel_ws.add_rule("channel", "map", "seo", "SEO")
+    draft = [Rule("regex", r"(?i)^ad-?words$", "Paid search")]
+    rows = _rows(channel_ws.preview("channel", as_of=AS_OF, draft_rules=draft))
+    # The draft applies after the saved rule, at the position add_rule gives it.
+    assert rows["Adwords"]["label"] == "Paid search"
+    assert rows["Adwords"]["rule"] == 2
+    assert rows["Ad-words"]["label"] == "Paid search"
+    assert rows["Adwords"]["suggestions"] == []
+    assert rows["seo"]["rule"] == 1
+    assert len(channel_ws.rules("channel")) == 1
 
 
 def test_preview_writes_nothing(channel_ws):

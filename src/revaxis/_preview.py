@@ -49,6 +49,7 @@ def preview(
     *,
     currency: str | None = None,
     as_of: dt.date | None = None,
+    draft_rules: Sequence[Rule] = (),
 ) -> pd.DataFrame:
     """Build the preview of axis `key`, with the columns of `PREVIEW_COLUMNS`.
 
@@ -63,17 +64,24 @@ def preview(
     `suggestions` lists the other raw labels that look like near-duplicates
     and do not land on the same label yet. Rows run from the largest MRR down;
     the row "(none)", for lines without a value, comes last.
+
+    `draft_rules` are rules not saved yet, applied after the saved ones, so an
+    editor can see what a rule would do before adding it. Their positions are
+    the ones `add_rule` would give them.
     """
     registry = ws.axes_registry()
     axis = _axes.resolve([key], registry)[0]
+    axis = replace(axis, rules=(*axis.rules, *draft_rules))
     raw_axis = replace(axis, rules=(), buckets=())
     carried = _carried_by_raw_label(
         ws, {**registry, key: raw_axis}, key, ws.report_currency(currency), as_of
     )
     raw_labels = carried["raw_label"].tolist()
     positions = ws.rules(key)["position"].tolist()
+    next_position = max(positions, default=0) + 1
+    positions += range(next_position, next_position + len(draft_rules))
     real = [raw for raw in raw_labels if raw != NONE_LABEL]
-    landing = ws.clean_values(key, real)
+    landing = {raw: _landing(raw, axis) for raw in real}
 
     rows = []
     for record in carried.itertuples(index=False):
@@ -102,6 +110,15 @@ def preview(
     suggestions = near_duplicates(real, {raw: labels_by_raw[raw] for raw in real})
     frame["suggestions"] = [suggestions.get(raw, []) for raw in frame["raw_label"]]
     return _sorted(frame)
+
+
+def _landing(raw: str, axis: Axis) -> str | None:
+    """Return where a raw label lands after the axis' rules and buckets, as
+    `Workspace.clean_values` does for the saved rules."""
+    clean = _axes.clean_label(raw, axis.rules)
+    if axis.buckets:
+        clean = _axes.bucket_label(clean, axis.buckets)
+    return clean
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
