@@ -184,3 +184,35 @@ def test_as_of_leaves_out_later_changes(demo_db):
     bad = runner.invoke(app, [*args, "--as-of", "15/03/2026"])
     assert bad.exit_code == 2
     assert "write a day as YYYY-MM-DD" in bad.stderr
+
+
+def test_mrr_xlsx_round_trip(web_workspace, tmp_path):
+    # tests/webapp.py: Jan c1 100 + c2 50 = 150; Feb + c3 50 = 200; Mar + c4
+    # 100 = 300; Apr c2 churns 50 while c3 expands 50, so 300 until June.
+    target = tmp_path / "mrr.xlsx"
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            str(web_workspace),
+            "mrr",
+            "--as-of",
+            "2025-06-30",
+            "--format",
+            "xlsx",
+            "--output",
+            str(target),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_excel(target, sheet_name="mrr")
+    assert list(frame["period"]) == [f"2025-0{m}" for m in range(1, 7)]
+    assert list(frame["mrr_end"]) == [150, 200, 300, 300, 300, 300]
+    assert list(frame["churn"]) == [0, 0, 0, 50, 0, 0]
+    assert list(frame["expansion"]) == [0, 0, 0, 50, 0, 0]
+
+
+def test_mrr_xlsx_needs_output(web_workspace):
+    result = runner.invoke(app, ["--db", str(web_workspace), "mrr", "--format", "xlsx"])
+    assert result.exit_code == 2
+    assert "give its path with --output" in result.output

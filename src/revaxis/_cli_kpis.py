@@ -1,4 +1,4 @@
-"""The `revaxis kpis`, `revaxis cohorts` and `revaxis lifetimes` commands.
+"""The report commands `revaxis mrr`, `kpis`, `cohorts` and `lifetimes`.
 
 `revaxis.cli` imports this module at its end, so the commands register on its
 `app`.
@@ -28,7 +28,16 @@ from revaxis._cli_options import (
 from revaxis._cohorts import retention_matrix
 from revaxis._errors import RevaxisError
 from revaxis._kpis import COUNT_COLUMNS, RATE_COLUMNS, split_axes
-from revaxis.cli import IntervalOption, _fail, _workspace, app, err
+from revaxis.cli import (
+    IntervalOption,
+    OutputFormat,
+    _fail,
+    _print_frame,
+    _workspace,
+    app,
+    err,
+    parse_day,
+)
 
 
 class ReportFormat(StrEnum):
@@ -151,6 +160,54 @@ def _emit(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def mrr(
+    by: ByOption = None,
+    from_: FromOption = None,
+    to: ToOption = None,
+    interval: Annotated[
+        IntervalOption, typer.Option(help="Length of a period.")
+    ] = IntervalOption.month,
+    currency: CurrencyOption = None,
+    filter_: FilterOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Report day (YYYY-MM-DD): changes after it are left out. "
+            "Default: today.",
+        ),
+    ] = None,
+    format: FormatOption = ReportFormat.table,
+    output: OutputOption = None,
+) -> None:
+    """MRR bridge per period: MRR at start and end, movements and customer counts.
+
+    Amounts are in the reporting currency, rounded to cents; churn and
+    contraction are positive numbers.
+    """
+    _check_output(format, output)
+    try:
+        with _workspace() as ws:
+            frame = ws.mrr(
+                by=by,
+                start=from_,
+                end=to,
+                interval=interval.value,
+                currency=currency,
+                filter=filter_,
+                as_of=parse_day(as_of, "--as-of"),
+            )
+            shown_currency = ws.report_currency(currency)
+    except RevaxisError as exc:
+        _fail(exc)
+    title = f"MRR in {shown_currency}"
+    if format is ReportFormat.table:
+        _print_frame(frame, OutputFormat.table, title)
+    else:
+        _emit(frame, format, output, title, "mrr")
 
 
 @app.command()

@@ -17,6 +17,7 @@ users_app = typer.Typer(
 )
 app.add_typer(users_app, name="users")
 
+EmailArgument = Annotated[str, typer.Argument(help="The user's email address.")]
 RoleArgument = Annotated[
     str, typer.Option("--role", help=f"Role: {', '.join(ROLES)}.", show_default=True)
 ]
@@ -30,7 +31,7 @@ def _read_password(password_stdin: bool) -> str:
 
 @users_app.command("add")
 def users_add(
-    email: str,
+    email: EmailArgument,
     role: RoleArgument = "viewer",
     password_stdin: Annotated[
         bool,
@@ -67,7 +68,7 @@ def users_list() -> None:
 
 @users_app.command("set-role")
 def users_set_role(
-    email: str,
+    email: EmailArgument,
     role: Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLES)}.")],
 ) -> None:
     """Change a user's role."""
@@ -81,7 +82,7 @@ def users_set_role(
 
 @users_app.command("password")
 def users_password(
-    email: str,
+    email: EmailArgument,
     password_stdin: Annotated[
         bool,
         typer.Option("--password-stdin", help="Read the new password from stdin."),
@@ -97,7 +98,7 @@ def users_password(
 
 
 @users_app.command("delete")
-def users_delete(email: str) -> None:
+def users_delete(email: EmailArgument) -> None:
     """Delete a user and revoke their API tokens."""
     try:
         with _workspace() as ws:
@@ -109,7 +110,7 @@ def users_delete(email: str) -> None:
 
 @users_app.command("token")
 def users_token(
-    email: str,
+    email: EmailArgument,
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
 ) -> None:
     """Create an API token for a user and print it; it cannot be shown again."""
@@ -123,7 +124,11 @@ def users_token(
 
 
 @users_app.command("tokens")
-def users_tokens(email: Annotated[str | None, typer.Argument()] = None) -> None:
+def users_tokens(
+    email: Annotated[
+        str | None, typer.Argument(help="Only this user's tokens. Default: all.")
+    ] = None,
+) -> None:
     """List API tokens (of one user, or of all)."""
     import pandas as pd
 
@@ -140,7 +145,11 @@ def users_tokens(email: Annotated[str | None, typer.Argument()] = None) -> None:
 
 
 @users_app.command("revoke")
-def users_revoke(token_id: int) -> None:
+def users_revoke(
+    token_id: Annotated[
+        int, typer.Argument(help="Token id, from `revaxis users tokens`.")
+    ],
+) -> None:
     """Revoke an API token by its id (see `revaxis users tokens`)."""
     try:
         with _workspace() as ws:

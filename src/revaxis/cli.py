@@ -16,13 +16,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from revaxis._cli_options import (
-    ByOption,
-    CurrencyOption,
-    FilterOption,
-    FromOption,
-    ToOption,
-)
 from revaxis._errors import ImportRejected, PeriodError, RevaxisError, WorkspaceError
 from revaxis.workspace import SETTINGS, Workspace, default_path
 
@@ -215,50 +208,6 @@ def import_(
     out.print(report.summary())
 
 
-@app.command()
-def mrr(
-    by: ByOption = None,
-    from_: FromOption = None,
-    to: ToOption = None,
-    interval: Annotated[
-        IntervalOption, typer.Option(help="Length of a period.")
-    ] = IntervalOption.month,
-    currency: CurrencyOption = None,
-    filter_: FilterOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Report day (YYYY-MM-DD): changes after it are left out. "
-            "Default: today.",
-        ),
-    ] = None,
-    format: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.table,
-) -> None:
-    """MRR bridge per period: MRR at start and end, movements and customer counts.
-
-    Amounts are in the reporting currency, rounded to cents; churn and
-    contraction are positive numbers.
-    """
-    try:
-        with _workspace() as ws:
-            frame = ws.mrr(
-                by=by,
-                start=from_,
-                end=to,
-                interval=interval.value,
-                currency=currency,
-                filter=filter_,
-                as_of=parse_day(as_of, "--as-of"),
-            )
-            shown_currency = ws.report_currency(currency)
-    except RevaxisError as exc:
-        _fail(exc)
-    _print_frame(frame, format, f"MRR in {shown_currency}")
-
-
 @axes_app.command("list")
 def axes_list(
     format: Annotated[
@@ -266,13 +215,21 @@ def axes_list(
     ] = OutputFormat.table,
 ) -> None:
     """Axes with their level, source, number of values and coverage: the share of
-    paying customers and of MRR that have a value, at the end of the latest period."""
+    paying customers and of MRR that have a value, at the end of the latest period.
+    The table format then lists the metadata keys that no axis reads yet."""
     try:
         with _workspace() as ws:
             frame = ws.axes()
+            candidates = ws.metadata_candidates()
     except RevaxisError as exc:
         _fail(exc)
     _print_frame(frame, format, "Axes")
+    if format is OutputFormat.table and not candidates.empty:
+        _print_frame(
+            candidates,
+            format,
+            "Metadata keys without an axis (use one with axes create --source)",
+        )
 
 
 # Registers the create, delete, set, import, rules and preview commands on
@@ -318,6 +275,6 @@ def main() -> None:
     app()
 
 
-# Registers the kpis, cohorts and lifetimes commands, and the `sync` command
+# Registers the mrr, kpis, cohorts and lifetimes commands, the `sync` command
 # group (`revaxis sync stripe`), `serve` and `users`, on `app`.
 from revaxis import _cli_kpis, _cli_sync, _cli_web  # noqa: E402, F401
