@@ -317,6 +317,48 @@ class Workspace(AxisAdmin):
         frame["day"] = pd.to_datetime(frame["day"])
         return ibis.memtable(frame).mutate(day=ibis._.day.cast("date"))
 
+    def _line_mrr(self, currency: str, settings: _engine.EngineSettings) -> ir.Table:
+        """Build (and cache) the MRR of every invoice line in `currency`; raise
+        MissingRateError when a line's currency has no rate on its start day."""
+        lm = _engine.line_mrr(
+            self.table("invoice_lines"),
+            self.table("subscriptions"),
+            self._rates(currency),
+            settings,
+        )
+        lm = self._cache(lm)
+        missing = (
+            lm.filter(lm.rate.isnull())
+            .select("currency", day=lm.service_period_start)
+            .distinct()
+            .limit(20)
+            .execute()
+        )
+        if not missing.empty:
+            raise _fx.missing_rate_error(
+                [
+                    (r.currency, pd.Timestamp(r.day).date())
+                    for r in missing.itertuples()
+                ],
+                currency,
+            )
+        return lm
+
+    def _axis_context(self, lm: ir.Table, states: ir.Table) -> _axes.AxisContext:
+        """Return the tables that axes read, for the line MRR `lm` and the
+        customer states `states` of one report."""
+        return _axes.AxisContext(
+            customers=self.table("customers"),
+            plans=self.table("plans"),
+            products=self.table("products"),
+            subscriptions=self.table("subscriptions"),
+            metadata=self.table("metadata"),
+            axis_values=self.con.table("axis_values"),
+            acquisition=_engine.acquisition_days(states),
+            states=states,
+            lines=lm,
+        )
+
     def _pipeline(
         self,
         by: Sequence[str],
@@ -346,28 +388,7 @@ class Workspace(AxisAdmin):
         if flt is not None:
             _filters.check_filter(flt, registry, {})
             extra = [k for k in flt.axes if k not in by]
-        lm = _engine.line_mrr(
-            self.table("invoice_lines"),
-            self.table("subscriptions"),
-            self._rates(currency),
-            settings,
-        )
-        lm = self._cache(lm)
-        missing = (
-            lm.filter(lm.rate.isnull())
-            .select("currency", day=lm.service_period_start)
-            .distinct()
-            .limit(20)
-            .execute()
-        )
-        if not missing.empty:
-            raise _fx.missing_rate_error(
-                [
-                    (r.currency, pd.Timestamp(r.day).date())
-                    for r in missing.itertuples()
-                ],
-                currency,
-            )
+        lm = self._line_mrr(currency, settings)
         # Changes after the report day are scheduled, not yet happened: MRR is
         # never projected past it.
         report_day = settings.as_of or dt.date.today()
@@ -376,18 +397,7 @@ class Workspace(AxisAdmin):
         # Left lazy: with an axis the states are rebuilt from the segment events,
         # and these only feed the acquisition days of cohort axes.
         states = _engine.customer_states(base_ev)
-        acquisition = _engine.acquisition_days(states)
-        ctx = _axes.AxisContext(
-            customers=self.table("customers"),
-            plans=self.table("plans"),
-            products=self.table("products"),
-            subscriptions=self.table("subscriptions"),
-            metadata=self.table("metadata"),
-            axis_values=self.con.table("axis_values"),
-            acquisition=acquisition,
-            states=states,
-            lines=lm,
-        )
+        ctx = self._axis_context(lm, states)
         lines = _axes.add_axes(
             lm, [*axes, *_axes.resolve(extra, registry)], ctx, registry
         )
@@ -701,6 +711,50 @@ class Workspace(AxisAdmin):
         return _lifetimes.lifetimes(
             self, by, curve=curve, currency=currency, as_of=as_of, filter=filter
         )
+
+    def customers(
+        self,
+        search: str | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> tuple[pd.DataFrame, int]:
+        """Return one page of customers and the number of customers matching
+        `search` (in id, name, email or company, ignoring case).
+
+        The columns are customer_id, name, email, company, country, mrr (at the
+        report day, 0 when not paying), status (active, churned or never) and
+        acquired_on. Rows run from the largest MRR down, then by id. The report
+        day is the last day of the last month that `mrr` reports."""
+        from revaxis import _customers
+
+        return _customers.customers(
+            self, search, limit=limit, offset=offset, currency=currency, as_of=as_of
+        )
+
+    def customer(
+        self,
+        customer_id: str,
+        *,
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> dict[str, object]:
+        """Return one customer's details, or raise InputError for an unknown id.
+
+        The dict has five keys:
+        - `customer`: the row of `customers`, with every column of the
+          customers table;
+        - `metadata`: the customer's billing metadata, key to value;
+        - `attributes`: the value of every customer-level axis at the report
+          day, None where the customer has none;
+        - `mrr_history`: period and mrr at the end of each month, from the
+          customer's first paying month to the report's last month;
+        - `movements`: the customer's rows of `movements`."""
+        from revaxis import _customers
+
+        return _customers.customer(self, customer_id, currency=currency, as_of=as_of)
 
 
 def _coverage_row(
