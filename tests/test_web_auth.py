@@ -127,9 +127,20 @@ def test_logout_ends_session(web_client):
 
 def test_deleted_user_loses_session(web_client):
     login(web_client, "viewer@example.com")
-    with web_client.app.state.lock:
-        web_client.app.state.workspace.users.delete("viewer@example.com")
+    with web_client.app.state.users_lock:
+        web_client.app.state.users.delete("viewer@example.com")
     assert web_client.get("/api/v1/me").status_code == 401
+
+
+def test_password_change_ends_sessions(web_client):
+    login(web_client, "viewer@example.com")
+    with web_client.app.state.users_lock:
+        web_client.app.state.users.set_password(
+            "viewer@example.com", "a new passphrase"
+        )
+    assert web_client.get("/api/v1/me").status_code == 401
+    login(web_client, "viewer@example.com", "a new passphrase")
+    assert web_client.get("/api/v1/me").status_code == 200
 
 
 def test_cookie_write_needs_csrf_header(web_client):

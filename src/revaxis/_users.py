@@ -107,6 +107,14 @@ class UserStore:
         )
         return User(*rows[0]) if rows else None
 
+    def session_stamp(self, user_id: int) -> str | None:
+        """Return a value that changes when the user's password changes; a login
+        session keeps it, so changing a password ends the user's other sessions."""
+        rows = self._rows(
+            "SELECT password_hash FROM users WHERE user_id = ?", [user_id]
+        )
+        return hashlib.sha256(rows[0][0].encode()).hexdigest()[:16] if rows else None
+
     def find(self, email: str) -> User | None:
         rows = self._rows(
             "SELECT user_id, email, role FROM users WHERE email = ?",

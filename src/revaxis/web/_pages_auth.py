@@ -75,6 +75,7 @@ def login(
         return response
     with users_of(request) as users:
         user = users.authenticate(email, password)
+        stamp = users.session_stamp(user.user_id) if user else None
     if user is None:
         failures = limiter.fail(address, email)
         log.warning(
@@ -90,6 +91,7 @@ def login(
     log.info("login of %s from %s", user.email, address)
     request.session.clear()
     request.session["uid"] = user.user_id
+    request.session["stamp"] = stamp
     csrf_token(request)
     return RedirectResponse(_safe_next(next), status_code=303)
 

@@ -68,8 +68,8 @@ async def current_user(request: Request) -> User:
     app_state = request.app.state
     token = _bearer(request)
     if token is not None:
-        with app_state.lock:
-            user = app_state.workspace.users.user_for_token(token)
+        with app_state.users_lock:
+            user = app_state.users.user_for_token(token)
         if user is None:
             log.warning("rejected API token from %s", _client(request))
             raise NotAuthenticated
@@ -78,9 +78,10 @@ async def current_user(request: Request) -> User:
     user_id = request.session.get("uid")
     if user_id is None:
         raise NotAuthenticated
-    with app_state.lock:
-        user = app_state.workspace.users.get(int(user_id))
-    if user is None:
+    with app_state.users_lock:
+        user = app_state.users.get(int(user_id))
+        stamp = app_state.users.session_stamp(int(user_id))
+    if user is None or stamp != request.session.get("stamp"):
         request.session.clear()
         raise NotAuthenticated
     if request.method not in SAFE_METHODS:
