@@ -269,6 +269,22 @@ class Workspace(AxisAdmin):
             self, api_key, account=account, since=since, api_base=api_base
         )
 
+    def sync_chargebee(
+        self,
+        *,
+        site: str,
+        api_key: str,
+        since: dt.date | None = None,
+        api_base: str | None = None,
+    ) -> ImportReport:
+        """Read a Chargebee site through its API and upsert its resources; a later
+        sync of the same site reads only what changed. See docs/connectors.md."""
+        from revaxis import _chargebee_sync
+
+        return _chargebee_sync.sync_chargebee(
+            self, api_key, site=site, since=since, api_base=api_base
+        )
+
     # Tables -------------------------------------------------------------------
 
     def table(self, name: str) -> ir.Table:
@@ -688,6 +704,35 @@ class Workspace(AxisAdmin):
         return _cohorts.cohorts(
             self,
             by,
+            interval=interval,
+            currency=currency,
+            as_of=as_of,
+            filter=filter,
+        )
+
+    def drill(
+        self,
+        kpi: str,
+        period: str,
+        *,
+        by: str | Sequence[str] | None = None,
+        segment: dict[str, str] | Sequence[str] | None = None,
+        interval: str = "month",
+        currency: str | None = None,
+        as_of: dt.date | None = None,
+        filter: str | None = None,
+    ):
+        """List the customers and movements behind one number of `mrr` or
+        `kpis`: `kpi` in `period` for `segment` (one value per axis of `by`).
+        Returns a `Drill` whose rows' contributions sum to its `total`."""
+        from revaxis import _drill
+
+        return _drill.drill(
+            self,
+            kpi,
+            period,
+            by=_split(by),
+            segment=segment,
             interval=interval,
             currency=currency,
             as_of=as_of,
