@@ -102,6 +102,21 @@ def web_client(web_workspace_copy: Path):
     app.state.workspace.close()
 
 
+@pytest.fixture
+def api_headers(web_client) -> dict[str, dict[str, str]]:
+    """Bearer-token headers for `web_client`, one per role:
+    `api_headers["editor"]`."""
+    from tests import webapp
+
+    state = web_client.app.state
+    headers = {}
+    with state.users_lock:
+        for email, role in webapp.USERS.items():
+            token = state.users.create_token(email, "tests")
+            headers[role] = {"Authorization": f"Bearer {token}"}
+    return headers
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
