@@ -1,4 +1,4 @@
-"""The `revaxis sync stripe` command.
+"""The `revaxis sync stripe` and `revaxis sync chargebee` commands.
 
 `revaxis.cli` imports this module at its end, so the `sync` group registers on
 its `app`.
@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from revaxis import _chargebee_sync
 from revaxis._errors import InputError, RevaxisError
 from revaxis._stripe_sync import (
     DEFAULT_ACCOUNT,
@@ -68,6 +69,59 @@ def sync_stripe_command(
                 ws,
                 key,
                 account=account,
+                since=day,
+                api_base=api_base,
+                key_origin=origin,
+            )
+    except RevaxisError as exc:
+        _fail(exc)
+    out.print(report.summary())
+
+
+@sync_app.command("chargebee")
+def sync_chargebee_command(
+    site: Annotated[
+        str,
+        typer.Option(
+            help="Chargebee site name, the acme of acme.chargebee.com; it prefixes "
+            "every id, so several sites can share a workspace.",
+            show_default=False,
+        ),
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Read only resources changed on or after this day (YYYY-MM-DD, "
+            "UTC). Default: everything on the first sync, then what changed "
+            "since the previous sync."
+        ),
+    ] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(
+            help="HTTPS base URL of the Chargebee API, for a proxy or a mock. "
+            "Default: https://SITE.chargebee.com.",
+            show_default=False,
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File that contains the Chargebee API key. Default: "
+            f"${_chargebee_sync.KEY_ENV}."
+        ),
+    ] = None,
+) -> None:
+    """Sync a Chargebee site: customers, plans, addons, items, item prices,
+    subscriptions, invoices and credit notes, upserted by id."""
+    try:
+        day = _parse_day(since) if since is not None else None
+        key, origin = _chargebee_sync.read_api_key(key_file, dict(os.environ))
+        with _workspace(create=True) as ws:
+            report = _chargebee_sync.sync_chargebee(
+                ws,
+                key,
+                site=site,
                 since=day,
                 api_base=api_base,
                 key_origin=origin,

@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from revaxis._errors import InputError
+from revaxis._sync_common import (
+    add_customer_stubs,
+    frame_by_key,
+    minor_to_units,
+    unix_day,
+)
 
 if TYPE_CHECKING:
     from revaxis.workspace import ImportReport, Workspace
@@ -46,13 +52,6 @@ OBJECT_TYPES = {
     "invoice": "invoices",
     "credit_note": "credit_notes",
 }
-
-# Currencies whose Stripe amounts are not in hundredths of the unit, from the
-# Stripe API documentation, "Currencies: zero-decimal and three-decimal".
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
-)
-THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
 
 # Invoice statuses that give invoice lines. Stripe's `draft` invoices can still
 # change and are skipped; `deleted` drafts have no status.
@@ -100,22 +99,7 @@ def stripe_objects_to_tables(
         "subscriptions": _subscriptions(objects.get("subscriptions", []), ids),
         "invoice_lines": lines,
     }
-    named = _column(lines, "customer_id") | _column(
-        tables["subscriptions"], "customer_id"
-    )
-    missing = named - _column(tables["customers"], "customer_id")
-    missing -= set(known_customers)
-    if missing:
-        stubs = pd.DataFrame({"customer_id": sorted(missing)})
-        tables["customers"] = pd.concat([tables["customers"], stubs], ignore_index=True)
-    return {name: frame for name, frame in tables.items() if not frame.empty}
-
-
-def _column(frame: pd.DataFrame, name: str) -> set[str]:
-    """Return the non-empty values of a column, or none for an empty frame."""
-    if name not in frame.columns:
-        return set()
-    return {value for value in frame[name] if isinstance(value, str)}
+    return add_customer_stubs(tables, known_customers)
 
 
 def read_stripe_json(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -186,36 +170,10 @@ class _Ids:
         return f"{self.prefix}{value}"
 
 
-def _day(seconds: object) -> dt.date | None:
-    """The UTC day of a Unix timestamp in seconds."""
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC).date()  # type: ignore[call-overload]
-
-
-def _units(amount_minor: float, currency: str) -> float:
-    """Convert an amount in Stripe's smallest currency unit to the currency unit."""
-    code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return float(amount_minor)
-    if code in THREE_DECIMAL_CURRENCIES:
-        return amount_minor / 1000
-    return amount_minor / 100
-
-
 def _metadata(obj: dict[str, Any]) -> dict[str, object]:
     return {
         f"metadata.{key}": value for key, value in (obj.get("metadata") or {}).items()
     }
-
-
-def _frame(rows: list[dict[str, object]], key: str) -> pd.DataFrame:
-    """Rows as a frame, one per id: the last object of an id wins, because the
-    API and the events return newer versions later."""
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    return frame.drop_duplicates(key, keep="last").reset_index(drop=True)
 
 
 def _customers(customers: list[dict[str, Any]], ids: _Ids) -> pd.DataFrame:
@@ -235,11 +193,11 @@ def _customers(customers: list[dict[str, Any]], ids: _Ids) -> pd.DataFrame:
             country=address.get("country"),
             state=address.get("state"),
             city=address.get("city"),
-            created_at=_day(customer.get("created")),
+            created_at=unix_day(customer.get("created")),
         )
         row.update(_metadata(customer))
         rows.append(row)
-    return _frame(rows, "customer_id")
+    return frame_by_key(rows, "customer_id")
 
 
 def _products(products: list[dict[str, Any]], ids: _Ids) -> pd.DataFrame:
@@ -250,7 +208,7 @@ def _products(products: list[dict[str, Any]], ids: _Ids) -> pd.DataFrame:
             row["name"] = product.get("name")
             row.update(_metadata(product))
         rows.append(row)
-    return _frame(rows, "product_id")
+    return frame_by_key(rows, "product_id")
 
 
 def _price_interval(price: dict[str, Any]) -> tuple[str, int] | None:
@@ -282,7 +240,7 @@ def _plans(prices: list[dict[str, Any]], ids: _Ids) -> pd.DataFrame:
         }
         row.update(_metadata(price))
         rows.append(row)
-    return _frame(rows, "plan_id")
+    return frame_by_key(rows, "plan_id")
 
 
 def _subscriptions(subscriptions: list[dict[str, Any]], ids: _Ids) -> pd.DataFrame:
@@ -304,13 +262,13 @@ def _subscriptions(subscriptions: list[dict[str, Any]], ids: _Ids) -> pd.DataFra
             "subscription_id": ids(sub["id"]),
             "customer_id": ids(sub.get("customer")),
             "plan_id": ids(price),
-            "started_at": _day(sub.get("start_date") or sub.get("created")),
-            "ended_at": _day(ended),
+            "started_at": unix_day(sub.get("start_date") or sub.get("created")),
+            "ended_at": unix_day(ended),
             "cancellation_reason": reason,
         }
         row.update(_metadata(sub))
         rows.append(row)
-    return _frame(rows, "subscription_id")
+    return frame_by_key(rows, "subscription_id")
 
 
 def _refunded_lines(credit_notes: list[dict[str, Any]]) -> dict[str, int]:
@@ -400,12 +358,12 @@ def _invoice_lines(
                 invoice["id"],
                 len(lines.get("data") or []),
             )
-        invoice_day = _day(invoice.get("effective_at") or invoice.get("created"))
+        invoice_day = unix_day(invoice.get("effective_at") or invoice.get("created"))
         for line in lines.get("data") or []:
             rows.append(
                 _invoice_line(invoice, line, invoice_day, ids, recurring, refunded)
             )
-    return _frame_lines(rows)
+    return frame_by_key(rows, ["invoice_id", "line_id"])
 
 
 def _invoice_line(
@@ -428,7 +386,7 @@ def _invoice_line(
     if credited is not None and status != "void" and credited >= amount - discount:
         status = "refunded"
     period = line.get("period") or {}
-    start, end = _day(period.get("start")), _day(period.get("end"))
+    start, end = unix_day(period.get("start")), unix_day(period.get("end"))
     if start is not None and start == end:
         # Stripe gives a one-off item a period of one instant: no service period.
         start = end = None
@@ -445,20 +403,11 @@ def _invoice_line(
         "service_period_start": start,
         "service_period_end": end,
         "quantity": float(line.get("quantity") or 1),
-        "amount": _units(amount, currency),
-        "discount": _units(discount, currency),
-        "tax": _units(tax, currency),
+        "amount": minor_to_units(amount, currency),
+        "discount": minor_to_units(discount, currency),
+        "tax": minor_to_units(tax, currency),
         "status": status,
     }
-
-
-def _frame_lines(rows: list[dict[str, object]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    return frame.drop_duplicates(["invoice_id", "line_id"], keep="last").reset_index(
-        drop=True
-    )
 
 
 def import_stripe_json(ws: Workspace, path: Path) -> ImportReport:

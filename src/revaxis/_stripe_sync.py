@@ -18,15 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import stripe
 
+from revaxis import _sync_common
 from revaxis._errors import InputError, RevaxisError
 from revaxis._stripe_convert import (
     DEFAULT_SOURCE_ID,
     OBJECT_TYPES,
     stripe_objects_to_tables,
 )
+from revaxis._sync_common import OVERLAP, TemporaryFailure, stored_ids
 
 if TYPE_CHECKING:
     from revaxis.workspace import ImportReport, Workspace
@@ -48,18 +49,9 @@ KEY_ENV = "STRIPE_API_KEY"
 DEFAULT_API_BASE = "https://api.stripe.com"
 DEFAULT_ACCOUNT = DEFAULT_SOURCE_ID
 PAGE_LIMIT = 100
-# Retries of one request after HTTP 429, HTTP 5xx or a connection error.
-MAX_RETRIES = 5
-# Backoff before retry n (from 1) when the response has no Retry-After header:
-# min(BACKOFF_BASE_S * 2 ** (n - 1), BACKOFF_MAX_S) seconds.
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 30.0
 # Stripe keeps events for 30 days, so an older previous sync cannot be followed
 # by reading events and the sync reads every object again.
 EVENT_RETENTION = dt.timedelta(days=30)
-# Objects created while the previous sync was running may have been missed by
-# its lists, so a later sync lists from a little before the previous start.
-OVERLAP = dt.timedelta(minutes=10)
 # Table of the time each account's last complete sync started.
 STATE_TABLE = "stripe_sync_state"
 
@@ -74,48 +66,14 @@ def read_api_key(key_file: Path | None, environ: dict[str, str]) -> tuple[str, s
     The key comes from `key_file` when given, else from the STRIPE_API_KEY
     environment variable.
     """
-    if key_file is not None:
-        try:
-            key = key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise InputError(
-                f"Cannot read the Stripe key file {key_file}: {exc}."
-            ) from None
-        if not key:
-            raise InputError(f"The Stripe key file {key_file} is empty.")
-        return key, f"the key file {key_file}"
-    key = environ.get(KEY_ENV, "").strip()
-    if not key:
-        raise InputError(
-            f"Missing Stripe API key: set the {KEY_ENV} environment variable or "
-            "pass --key-file."
-        )
-    return key, f"the {KEY_ENV} environment variable"
+    return _sync_common.read_api_key(
+        key_file, environ, service="Stripe", env_var=KEY_ENV
+    )
 
 
 def read_sync_state(ws: Workspace) -> dict[str, dt.datetime]:
     """Return the start time (UTC) of the last complete sync of each account."""
-    if STATE_TABLE not in ws.con.list_tables():
-        return {}
-    frame = ws.con.table(STATE_TABLE).execute()
-    return {
-        str(row.account): pd.Timestamp(row.synced_at)
-        .to_pydatetime()
-        .replace(tzinfo=dt.UTC)
-        for row in frame.itertuples(index=False)
-    }
-
-
-def _write_sync_state(ws: Workspace, account: str, started: dt.datetime) -> None:
-    state = read_sync_state(ws)
-    state[account] = started
-    frame = pd.DataFrame(
-        {
-            "account": list(state),
-            "synced_at": [t.replace(tzinfo=None) for t in state.values()],
-        }
-    )
-    ws.con.create_table(STATE_TABLE, frame, overwrite=True)
+    return _sync_common.read_sync_state(ws, STATE_TABLE, "account")
 
 
 def sync_stripe(
@@ -135,7 +93,7 @@ def sync_stripe(
     Without it, a first sync reads everything, and a later one reads what was
     created or changed since the previous sync. Raises InputError for a key
     that Stripe rejects, and StripeSyncError when a request fails after
-    MAX_RETRIES retries.
+    `_sync_common.MAX_RETRIES` retries.
     """
     if not account or ":" in account:
         raise InputError(
@@ -178,13 +136,13 @@ def sync_stripe(
     tables = stripe_objects_to_tables(
         objects,
         account,
-        known_customers=_stored_ids(ws, "customers", "customer_id", prefix),
-        recurring_prices=_stored_ids(ws, "plans", "plan_id", prefix),
+        known_customers=stored_ids(ws, "customers", "customer_id", prefix),
+        recurring_prices=stored_ids(ws, "plans", "plan_id", prefix),
     )
     report = ws.load(tables, source=f"stripe account {account}", format="stripe")
     # The state is written after the load commits. A crash in between makes the
     # next sync read the same objects again, which changes nothing.
-    _write_sync_state(ws, account, started)
+    _sync_common.write_sync_state(ws, STATE_TABLE, "account", account, started)
     log.info(
         "sync of Stripe account %s finished in %.1f s: %s",
         account,
@@ -196,11 +154,6 @@ def sync_stripe(
 
 def _iso(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat()
-
-
-def _stored_ids(ws: Workspace, table: str, column: str, prefix: str) -> set[str]:
-    ids = ws.table(table).filter(lambda t: t[column].startswith(prefix))[column]
-    return set(ids.execute())
 
 
 class _Reader:
@@ -297,52 +250,33 @@ class _Reader:
     def _call(
         self, name: str, method: Callable[..., Any], params: dict[str, Any]
     ) -> Any:
-        for attempt in range(MAX_RETRIES + 1):
-            try:
-                return method(params=params)
-            except stripe.AuthenticationError as exc:
-                raise InputError(
-                    f"Stripe rejected the API key from {self.key_origin} (HTTP "
-                    f"{exc.http_status}): check that it is a valid secret or "
-                    "restricted key of the account, with read access."
-                ) from None
-            except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
-                failure: stripe.StripeError = exc
-            except stripe.APIError as exc:
-                if exc.http_status is not None and exc.http_status < 500:
-                    raise _request_failed(name, exc) from None
-                failure = exc
-            except stripe.StripeError as exc:
-                raise _request_failed(name, exc) from None
-            if attempt == MAX_RETRIES:
-                raise StripeSyncError(
-                    f"Reading Stripe {name} failed after {MAX_RETRIES} retries: "
-                    f"{_describe(failure)}. Run the sync again later."
-                ) from None
-            delay = _retry_delay(failure, attempt + 1)
-            log.warning(
-                "reading Stripe %s failed (%s); retry %d of %d in %.1f s",
-                name,
-                _describe(failure),
-                attempt + 1,
-                MAX_RETRIES,
-                delay,
-            )
-            self.sleep(delay)
-        raise AssertionError("unreachable")
+        return _sync_common.call_with_retries(
+            lambda: self._call_once(name, method, params),
+            service="Stripe",
+            name=name,
+            sleep=self.sleep,
+            error=StripeSyncError,
+        )
 
-
-def _retry_delay(error: stripe.StripeError, retry: int) -> float:
-    """Seconds to wait before retry number `retry`: the Retry-After header (in
-    seconds) when the response has one, else exponential backoff."""
-    headers = error.headers or {}
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is not None:
+    def _call_once(
+        self, name: str, method: Callable[..., Any], params: dict[str, Any]
+    ) -> Any:
         try:
-            return min(max(float(value), 0.0), BACKOFF_MAX_S)
-        except ValueError:
-            log.warning("ignored a Retry-After header that is not seconds: %r", value)
-    return min(BACKOFF_BASE_S * 2 ** (retry - 1), BACKOFF_MAX_S)
+            return method(params=params)
+        except stripe.AuthenticationError as exc:
+            raise InputError(
+                f"Stripe rejected the API key from {self.key_origin} (HTTP "
+                f"{exc.http_status}): check that it is a valid secret or "
+                "restricted key of the account, with read access."
+            ) from None
+        except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
+            raise TemporaryFailure(_describe(exc), exc.headers) from None
+        except stripe.APIError as exc:
+            if exc.http_status is not None and exc.http_status < 500:
+                raise _request_failed(name, exc) from None
+            raise TemporaryFailure(_describe(exc), exc.headers) from None
+        except stripe.StripeError as exc:
+            raise _request_failed(name, exc) from None
 
 
 def _describe(error: stripe.StripeError) -> str:

@@ -80,6 +80,30 @@ class AxisAdmin:
         keys = md.filter(md.entity == level).key.execute()
         return sorted(set(keys.dropna().tolist()))
 
+    def metadata_candidates(self) -> pd.DataFrame:
+        """Return one row per metadata key that no axis reads yet: its level,
+        the `metadata.<key>` source that `create_axis` takes, and the number of
+        entities and distinct values that carry it."""
+        md = self.table("metadata")
+        counts = (
+            md.group_by(["entity", "key"])
+            .aggregate(entities=md.entity_id.nunique(), values=md.value.nunique())
+            .order_by(["entity", "key"])
+            .execute()
+        )
+        used = {(spec.level, spec.source) for spec in self._axis_specs()}
+        rows = [
+            {
+                "level": row.entity,
+                "source": f"metadata.{row.key}",
+                "entities": int(row.entities),
+                "values": int(row.values),
+            }
+            for row in counts.itertuples(index=False)
+            if (row.entity, f"metadata.{row.key}") not in used
+        ]
+        return pd.DataFrame(rows, columns=["level", "source", "entities", "values"])
+
     def create_axis(
         self,
         key: str,
