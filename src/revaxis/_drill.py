@@ -108,11 +108,14 @@ ROW_COLUMNS = [
 class Drill:
     """The rows behind one number of a report.
 
-    `rows` has customer_id, name, one column per axis, date (of the movement,
-    or the last day of the period for MRR rows), movement (its type, empty for
-    MRR rows), amount (the MRR or the movement, churn and contraction positive),
-    contribution (what the row adds to `total`), acquired_on (day of the
-    customer's new movement) and tenure_days (days from acquired_on to date).
+    `rows` has these columns:
+    - customer_id, name, then one column per axis;
+    - date: the movement's day, or the last day of the period for MRR rows;
+    - movement: the movement type, empty for MRR rows;
+    - amount: the MRR or the movement, with churn and contraction positive;
+    - contribution: what the row adds to `total`;
+    - acquired_on: the day of the customer's new movement;
+    - tenure_days: days from acquired_on to date.
     """
 
     kpi: str

@@ -25,7 +25,8 @@ function renderCharts(root) {
       div.on("plotly_click", function (event) {
         var point = event.points[0];
         var params = new URLSearchParams(point.customdata ? point.customdata : {});
-        htmx.ajax("GET", div.dataset.drill + "?" + params.toString(), { target: div.dataset.drillTarget || "#drill" });
+        var joiner = div.dataset.drill.indexOf("?") === -1 ? "?" : "&";
+        htmx.ajax("GET", div.dataset.drill + joiner + params.toString(), { target: div.dataset.drillTarget || "#drill" });
       });
     }
   });
