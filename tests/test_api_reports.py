@@ -1,9 +1,9 @@
 """REST API report routes on the web test workspace (tests/webapp.py).
 
-Every line is monthly, in USD, and ends on the first of the next month:
-c1 Pro 100 from January to June 2025, c2 Basic 50 from January to March,
-c3 Basic 50 in February and March then Pro 100 from April to June, c4 Pro 100
-from March to June. Channels are c1 "SEO", c2 "Ads", c3 "seo " (stored
+Every line is monthly, in USD, and ends on the first of the next month. c1
+pays Pro 100 from January to June 2025 and c2 Basic 50 from January to March.
+c3 pays Basic 50 in February and March, then Pro 100 from April to June. c4
+pays Pro 100 from March to June. Channels are c1 "SEO", c2 "Ads", c3 "seo " (stored
 trimmed as "seo") and c4 "Ads".
 """
 
