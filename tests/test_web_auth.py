@@ -81,18 +81,22 @@ def test_login_without_csrf_token_is_rejected(web_client):
 
 
 def test_failed_logins_are_rate_limited(web_workspace_copy):
-    # 3 failures allowed in the window: the 4th attempt is rejected with 429
-    # even with the right password, then a new window accepts it.
-    limiter = LoginLimiter(max_failures=3, window=0.5)
+    # 3 failures allowed in a 900 s window: the 4th attempt is rejected with
+    # 429 even with the right password, until the first failure is 900 s old.
+    now = [1000.0]
+    limiter = LoginLimiter(max_failures=3, window=900, clock=lambda: now[0])
     application = create_app(web_workspace_copy, login_limiter=limiter)
     with TestClient(application) as client:
-        for _ in range(3):
+        for second in (0, 10, 20):
+            now[0] = 1000.0 + second
             assert _post_login(client, "editor@example.com", "nope").status_code == 401
+        now[0] = 1030.0
         blocked = _post_login(client, "editor@example.com", PASSWORD)
         assert blocked.status_code == 429
-        assert 1 <= int(blocked.headers["retry-after"]) <= 1
+        # The first failure (at 1000) leaves the window at 1900: 870 s from now.
+        assert blocked.headers["retry-after"] == "870"
         assert "Too many failed logins" in blocked.text
-        time.sleep(0.6)
+        now[0] = 1900.5
         assert _post_login(client, "editor@example.com", PASSWORD).status_code == 303
     application.state.workspace.close()
 
@@ -458,3 +462,13 @@ def test_serve_answers_on_port(web_workspace_copy):
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_language_link_keeps_query(web_client):
+    import html
+    import re
+
+    page = web_client.get("/login?next=/segments")
+    link = html.unescape(re.search(r'href="(/lang/fr\?[^"]+)"', page.text).group(1))
+    response = web_client.get(link, follow_redirects=False)
+    assert response.headers["location"] == "/login?next=/segments"

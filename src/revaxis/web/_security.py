@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 import threading
 import time
@@ -137,9 +138,15 @@ class LoginLimiter:
     leaves the window. The state is in memory, so a restart clears it.
     """
 
-    def __init__(self, max_failures: int = 5, window: float = 900.0) -> None:
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_failures = max_failures
         self.window = window
+        self.clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -151,18 +158,18 @@ class LoginLimiter:
 
     def retry_after(self, address: str, email: str) -> int:
         """Seconds until a login may be tried again, 0 when it may now."""
-        now = time.monotonic()
+        now = self.clock()
         waits = [0.0]
         with self._lock:
             for key in (f"ip:{address}", f"email:{email.lower()}"):
                 times = self._recent(key, now)
                 if len(times) >= self.max_failures:
                     waits.append(times[0] + self.window - now)
-        return int(max(waits)) + (1 if max(waits) > 0 else 0)
+        return math.ceil(max(waits))
 
     def fail(self, address: str, email: str) -> int:
         """Record a failure and return the failures from that address so far."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             counts = []
             for key in (f"ip:{address}", f"email:{email.lower()}"):
