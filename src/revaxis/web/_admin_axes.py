@@ -115,9 +115,10 @@ def _axis_or_404(ws: Workspace, key: str) -> Axis:
 
 
 def values_settable(axis: Axis) -> bool:
-    """Whether values can be set on the axis by hand or by upload, as
-    `Workspace.set_axis_value` allows: custom axes that read metadata or manual
-    values, and the churn reason; never a derived or computed axis."""
+    """Return whether the axis takes values set by hand or uploaded, as
+    `Workspace.set_axis_value` allows. Custom axes that read metadata or manual
+    values take them, and so does the churn reason. Derived and computed axes
+    never do."""
     if axis.parent is not None:
         return False
     if axis.key == "churn_reason":

@@ -49,7 +49,7 @@ def download(frame: pd.DataFrame, name: str, fmt: str | None) -> Response:
 
 
 def export_or_none(frame: pd.DataFrame, name: str, fmt: str | None) -> Response | None:
-    """Return the CSV or XLSX download of `frame` when `fmt` asks for one."""
+    """Return the CSV or XLSX download of `frame` when `fmt` names a format."""
     if fmt:
         return export_response(frame, name, fmt)
     return None

@@ -28,15 +28,16 @@ log = logging.getLogger("revaxis.web.customers")
 FormatQuery = Annotated[str | None, Query(alias="format")]
 AsOfQuery = Annotated[dt.date | None, Query(description="report day")]
 PAGE_SIZE = 50
+# Movement columns of `Workspace.movements` with their headings (msgids).
 MOVEMENT_COLUMNS = [
-    "new",
-    "expansion",
-    "contraction",
-    "churn",
-    "reactivation",
-    "transfer_in",
-    "transfer_out",
-    "fx",
+    ("new", "New"),
+    ("expansion", "Expansion"),
+    ("contraction", "Contraction"),
+    ("churn", "Churn"),
+    ("reactivation", "Reactivation"),
+    ("transfer_in", "Transfer in"),
+    ("transfer_out", "Transfer out"),
+    ("fx", "FX"),
 ]
 
 

@@ -193,6 +193,8 @@ def upload_import(
                 Path(folder), files, format, mapping, mapping_file
             )
             log.info("%s started an import of %s (%s)", user.email, names, chosen)
+            # NOTE: import_log records `path`, a temporary folder of the server;
+            # the page shows its last part. import_path takes no display name.
             report = ws.import_path(path, format=chosen, mapping=mapping_path)
         except ImportRejected as exc:
             log.info(
