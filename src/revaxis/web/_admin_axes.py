@@ -60,37 +60,17 @@ def axis_rows(ws: Workspace) -> list[dict[str, object]]:
 
 
 def metadata_candidates(ws: Workspace) -> pd.DataFrame:
-    """Return the metadata keys that no axis reads yet: level, key, the source
-    that `create_axis` takes, a proposed axis key, and the entities and distinct
-    values that carry the key."""
-    metadata = ws.table("metadata")
-    counts = (
-        metadata.group_by(["entity", "key"])
-        .aggregate(
-            entities=metadata.entity_id.nunique(), values=metadata.value.nunique()
-        )
-        .order_by(["entity", "key"])
-        .execute()
+    """Return `ws.metadata_candidates()` with the metadata key alone and a
+    proposed axis key for the one-click "Create axis" buttons."""
+    frame = ws.metadata_candidates()
+    taken = set(ws.axes_registry())
+    frame.insert(1, "metadata_key", frame["source"].str.removeprefix("metadata."))
+    frame.insert(
+        3,
+        "axis_key",
+        [proposed_axis_key(key, taken) for key in frame["metadata_key"]],
     )
-    registry = ws.axes_registry()
-    used = {(axis.level, axis.source) for axis in registry.values()}
-    rows = []
-    for row in counts.itertuples(index=False):
-        source = f"metadata.{row.key}"
-        if (row.entity, source) in used:
-            continue
-        rows.append(
-            {
-                "level": row.entity,
-                "metadata_key": row.key,
-                "source": source,
-                "axis_key": proposed_axis_key(row.key, set(registry)),
-                "entities": int(row.entities),
-                "values": int(row.values),
-            }
-        )
-    columns = ["level", "metadata_key", "source", "axis_key", "entities", "values"]
-    return pd.DataFrame(rows, columns=columns)
+    return frame
 
 
 def proposed_axis_key(metadata_key: str, taken: set[str]) -> str:
