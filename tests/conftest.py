@@ -172,9 +172,11 @@ def page(browser, live_server):
     problems: list[str] = []
     tab.on(
         "console",
-        lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-        if msg.type == "error"
-        else None,
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error"
+            else None
+        ),
     )
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     tab.on(
