@@ -80,6 +80,7 @@ def import_path(
     progress: bool = False,
     *,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
+    source_name: str | None = None,
 ) -> ImportReport:
     """Import a folder or file into the workspace in one transaction.
 
@@ -100,7 +101,7 @@ def import_path(
         # A JSON document is parsed whole, so it is neither chunked nor staged.
         from revaxis._stripe_convert import import_stripe_json
 
-        return import_stripe_json(ws, source)
+        return import_stripe_json(ws, source, source_name)
     if chunk_size < 1:
         raise InputError(f"Invalid chunk size {chunk_size}: use 1 or more rows.")
     parsed = load_mapping(mapping) if mapping is not None else None
@@ -115,7 +116,9 @@ def import_path(
         else:
             _import_folder(run, source, progress)
         run.check()
-        report = run.write(str(source), chosen, run.rows_read - run.rows_skipped)
+        report = run.write(
+            source_name or str(source), chosen, run.rows_read - run.rows_skipped
+        )
     except ImportRejected as exc:
         log.info(
             "import of %s rejected: %d problem(s) in %d row(s) read",

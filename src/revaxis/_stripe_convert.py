@@ -410,7 +410,9 @@ def _invoice_line(
     }
 
 
-def import_stripe_json(ws: Workspace, path: Path) -> ImportReport:
+def import_stripe_json(
+    ws: Workspace, path: Path, source_name: str | None = None
+) -> ImportReport:
     """Import a JSON file of Stripe objects (format `stripe-json`) in one
     transaction, with the ids prefixed by the default account name `stripe`,
     as `revaxis sync stripe` writes them."""
@@ -427,7 +429,7 @@ def import_stripe_json(ws: Workspace, path: Path) -> ImportReport:
     )
     return ws.load(
         tables,
-        source=str(path),
+        source=source_name or str(path),
         format="stripe-json",
         files={name: path.name for name in tables},
     )

@@ -236,10 +236,14 @@ class Workspace(AxisAdmin):
         progress: bool = False,
         *,
         chunk_size: int | None = None,
+        source_name: str | None = None,
     ) -> ImportReport:
         """Import a canonical CSV folder (format csv), a subscription-periods CSV
         (periods) or any CSV or Excel export through a mapping file (mapped), in
-        one transaction. The formats are described in docs/import.md."""
+        one transaction. The formats are described in docs/import.md.
+
+        `source_name` is what the import log and report call the source (the
+        uploaded file's name, say), instead of `path`."""
         from revaxis import _importers
 
         return _importers.import_path(
@@ -251,6 +255,7 @@ class Workspace(AxisAdmin):
             chunk_size=(
                 _importers.DEFAULT_CHUNK_ROWS if chunk_size is None else chunk_size
             ),
+            source_name=source_name,
         )
 
     def sync_stripe(
@@ -284,6 +289,12 @@ class Workspace(AxisAdmin):
         return _chargebee_sync.sync_chargebee(
             self, api_key, site=site, since=since, api_base=api_base
         )
+
+    def import_log(self) -> pd.DataFrame:
+        """Return the log of imports and syncs, newest first: imported_at,
+        source, format, rows_read, rows_imported and rows_rejected."""
+        table = self.con.table("import_log")
+        return table.order_by(table.imported_at.desc()).execute()
 
     # Tables -------------------------------------------------------------------
 

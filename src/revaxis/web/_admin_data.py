@@ -8,7 +8,6 @@ import logging
 import secrets
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from revaxis._mapping import packaged_mappings
 from revaxis.web._admin_common import MAX_SHOWN_ROWS, download, gettext, page, redirect
 from revaxis.web._app import ApiError, workspace_of
 from revaxis.web._security import AnyUser, EditorUser
+from revaxis.web._uploads import extract_zip
 from revaxis.workspace import ImportReport, Workspace
 
 router = APIRouter()
@@ -30,9 +30,6 @@ log = logging.getLogger("revaxis.web.data")
 FormatQuery = Annotated[str | None, Query(alias="format")]
 # The format select's first choice: guess from the files and the mapping.
 AUTO_FORMAT = "auto"
-# Uncompressed bytes that one uploaded ZIP archive may expand to, so that a
-# small archive cannot fill the server's disk.
-MAX_ZIP_BYTES = 2 * 1024**3
 # Import reports kept in memory for their download links, newest last.
 _KEPT_REPORTS = 20
 
@@ -68,12 +65,6 @@ def _report_of(request: Request, report_id: str, user_id: int) -> dict[str, obje
             404,
         )
     return report
-
-
-def import_log(ws: Workspace) -> pd.DataFrame:
-    """Return the import log, newest first."""
-    table = ws.con.table("import_log")
-    return table.order_by(table.imported_at.desc()).execute()
 
 
 def summary_frame(report: ImportReport) -> pd.DataFrame:
@@ -121,7 +112,7 @@ def _data_page(
     error: str | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
-    history = import_log(ws)
+    history = ws.import_log()
     return page(
         request,
         "admin/data.html",
@@ -142,7 +133,7 @@ def _data_page(
 @router.get("/data/log")
 def export_log(request: Request, user: AnyUser, fmt: FormatQuery = None) -> Response:
     with workspace_of(request) as ws:
-        frame = import_log(ws)
+        frame = ws.import_log()
     return download(frame, "import-log", fmt)
 
 
@@ -193,9 +184,9 @@ def upload_import(
                 Path(folder), files, format, mapping, mapping_file
             )
             log.info("%s started an import of %s (%s)", user.email, names, chosen)
-            # NOTE: import_log records `path`, a temporary folder of the server;
-            # the page shows its last part. import_path takes no display name.
-            report = ws.import_path(path, format=chosen, mapping=mapping_path)
+            report = ws.import_path(
+                path, format=chosen, mapping=mapping_path, source_name=names
+            )
         except ImportRejected as exc:
             log.info(
                 "import of %s by %s rejected: %d problem(s) in %d row(s)",
@@ -253,7 +244,7 @@ def _stage_upload(
         with target.open("wb") as out:
             shutil.copyfileobj(upload.file, out)
         if target.suffix.lower() == ".zip":
-            written.extend(_extract_zip(target, uploads))
+            written.extend(extract_zip(target, uploads))
             target.unlink()
         else:
             written.append(target)
@@ -289,39 +280,3 @@ def _guess_format(written: list[Path], mapping: Path | str | None) -> str:
         "subscription-periods CSV, or mapped with a mapping for another export. "
         "Canonical files must keep their names (customers.csv, invoice_lines.csv...)."
     )
-
-
-def _extract_zip(archive: Path, target: Path) -> list[Path]:
-    """Extract the files of a ZIP archive into `target`, flattened to their base
-    names, so that no member can be written outside it."""
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            members = [
-                m
-                for m in opened.infolist()
-                if not m.is_dir()
-                and not Path(m.filename).name.startswith(".")
-                and "__MACOSX" not in m.filename
-            ]
-            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-                raise UploadError(
-                    f"{archive.name} expands to more than {MAX_ZIP_BYTES // 1024**3} "
-                    "GiB: upload the files without the archive, or import them "
-                    "with `revaxis import` on the server."
-                )
-            out = []
-            for member in members:
-                path = target / Path(member.filename).name
-                if path.exists():
-                    raise UploadError(
-                        f"{archive.name} contains two files named {path.name}: "
-                        "keep one."
-                    )
-                with opened.open(member) as source, path.open("wb") as sink:
-                    shutil.copyfileobj(source, sink)
-                out.append(path)
-            return out
-    except zipfile.BadZipFile as exc:
-        raise UploadError(
-            f"{archive.name} is not a valid ZIP archive: {exc}."
-        ) from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,13 +13,13 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from revaxis import _storage
 from revaxis._errors import ImportRejected, InputError
 from revaxis._importers import FORMATS
 from revaxis._mapping import packaged_mappings
 from revaxis.web._api_common import problem_dicts, records, rejected_response
 from revaxis.web._app import ApiError, workspace_of
 from revaxis.web._security import AnyUser, EditorUser
+from revaxis.web._uploads import extract_zip
 from revaxis.workspace import SETTINGS, ImportReport
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
@@ -28,7 +27,6 @@ log = logging.getLogger("revaxis.web.api")
 
 # Uncompressed bytes that one uploaded ZIP archive may expand to, so that a
 # small archive cannot fill the server's disk.
-MAX_ZIP_BYTES = 2 * 1024**3
 
 
 class SettingIn(BaseModel):
@@ -84,7 +82,9 @@ def import_file(
         log.info("%s started an import of %s (%s)", user.email, name, chosen)
         with workspace_of(request) as ws:
             try:
-                report = ws.import_path(path, format=chosen, mapping=chosen_mapping)
+                report = ws.import_path(
+                    path, format=chosen, mapping=chosen_mapping, source_name=name
+                )
             except ImportRejected as exc:
                 log.info(
                     "import of %s by %s rejected: %d problem(s) in %d row(s)",
@@ -103,13 +103,6 @@ def import_file(
             except InputError as exc:
                 log.info("import of %s by %s failed: %s", name, user.email, exc)
                 raise ApiError(str(exc), "file") from None
-            # The log names the uploaded file, not the temporary copy that was
-            # read, which is gone once the request ends.
-            _storage.execute(
-                ws.con,
-                "UPDATE import_log SET source = ? WHERE source = ?",
-                [name, str(path)],
-            )
     log.info("import of %s by %s done: %s", name, user.email, report.summary())
     return _report_json(report, name, chosen)
 
@@ -155,43 +148,11 @@ def _stage(folder: Path, name: str, upload: UploadFile, chosen: str) -> Path:
         return target
     extracted = folder / Path(name).stem
     extracted.mkdir()
-    _extract_zip(target, extracted)
-    return extracted
-
-
-def _extract_zip(archive: Path, target: Path) -> None:
-    """Extract the files of a ZIP archive into `target`, flattened to their base
-    names, so that no member can be written outside it."""
     try:
-        with zipfile.ZipFile(archive) as opened:
-            members = [
-                member
-                for member in opened.infolist()
-                if not member.is_dir()
-                and not Path(member.filename).name.startswith(".")
-                and "__MACOSX" not in member.filename
-            ]
-            if sum(member.file_size for member in members) > MAX_ZIP_BYTES:
-                raise ApiError(
-                    f"{archive.name} expands to more than "
-                    f"{MAX_ZIP_BYTES // 1024**3} GiB: import it with `revaxis "
-                    "import` on the server.",
-                    "file",
-                )
-            for member in members:
-                path = target / Path(member.filename).name
-                if path.exists():
-                    raise ApiError(
-                        f"{archive.name} contains two files named {path.name}; "
-                        "keep one.",
-                        "file",
-                    )
-                with opened.open(member) as source, path.open("wb") as sink:
-                    shutil.copyfileobj(source, sink)
-    except zipfile.BadZipFile as exc:
-        raise ApiError(
-            f"{archive.name} is not a valid ZIP archive: {exc}.", "file"
-        ) from None
+        extract_zip(target, extracted)
+    except InputError as exc:
+        raise ApiError(str(exc), "file") from None
+    return extracted
 
 
 def _report_json(report: ImportReport, name: str, chosen: str) -> dict[str, Any]:
@@ -204,7 +165,7 @@ def _report_json(report: ImportReport, name: str, chosen: str) -> dict[str, Any]
         "rows_skipped": report.rows_skipped,
         "rows_changed": dict(report.rows_changed),
         "problems": problem_dicts(report.problems),
-        "summary": report.summary().replace(report.source, name, 1),
+        "summary": report.summary(),
     }
 
 
@@ -213,8 +174,7 @@ def list_imports(request: Request, user: AnyUser) -> list[dict[str, Any]]:
     """List the imports of the workspace, newest first: imported_at, source,
     format, rows_read, rows_imported and rows_rejected."""
     with workspace_of(request) as ws:
-        table = ws.con.table("import_log")
-        frame = table.order_by(table.imported_at.desc()).execute()
+        frame = ws.import_log()
     return records(frame)
 
 

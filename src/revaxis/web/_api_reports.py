@@ -178,27 +178,9 @@ def mrr(
     """Return the MRR bridge: one row per period (and segment) with mrr_start,
     each movement, mrr_end and customer counts, amounts in the reporting
     currency (docs/metrics.md)."""
-    check_format(fmt)
-    with workspace_of(request) as ws:
-        checked = check_parameters(
-            ws,
-            by=by,
-            filter_text=filter,
-            start=start,
-            end=end,
-            interval=interval,
-            currency=currency,
-            as_of=as_of,
-        )
-        frame = run_report(
-            ws.mrr,
-            checked.by,
-            start=checked.start,
-            end=checked.end,
-            interval=checked.interval,
-            **checked.options(),
-        )
-    return table_response(frame, "mrr", fmt)
+    return _period_report(
+        request, "mrr", by, filter, start, end, interval, currency, as_of, fmt
+    )
 
 
 @router.get("/kpis", response_model=None)
@@ -217,6 +199,24 @@ def kpis(
     """Return the KPIs per period (and segment): MRR, ARR, ARPA, churn rates,
     quick ratio, NRR, GRR, LTV, lifetime and CAC (docs/kpis.md). Rates are
     fractions, and an undefined rate is null."""
+    return _period_report(
+        request, "kpis", by, filter, start, end, interval, currency, as_of, fmt
+    )
+
+
+def _period_report(
+    request: Request,
+    report: str,
+    by: str | None,
+    filter: str | None,
+    start: str | None,
+    end: str | None,
+    interval: str,
+    currency: str | None,
+    as_of: dt.date | None,
+    fmt: str,
+) -> Response | list:
+    """Check the parameters and run `ws.mrr` or `ws.kpis`, which take the same."""
     check_format(fmt)
     with workspace_of(request) as ws:
         checked = check_parameters(
@@ -230,14 +230,14 @@ def kpis(
             as_of=as_of,
         )
         frame = run_report(
-            ws.kpis,
+            getattr(ws, report),
             checked.by,
             start=checked.start,
             end=checked.end,
             interval=checked.interval,
             **checked.options(),
         )
-    return table_response(frame, "kpis", fmt)
+    return table_response(frame, report, fmt)
 
 
 @router.get("/cohorts", response_model=None)
