@@ -4,6 +4,7 @@ set by hand or from a file, and label rules with their preview."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,35 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 RULE_KINDS = ("map", "regex")
+
+
+class RuleError(InputError):
+    """An invalid label rule; `field` is kind, pattern or label."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_rule(kind: str, pattern: str, label: str) -> Rule:
+    """Return the label rule, with its label trimmed, or raise RuleError."""
+    if kind not in RULE_KINDS:
+        raise RuleError(
+            f"Invalid rule kind {kind!r}: use {' or '.join(RULE_KINDS)}.", "kind"
+        )
+    if not pattern:
+        raise RuleError("A rule needs a pattern to match.", "pattern")
+    if not label.strip():
+        raise RuleError("A rule needs a clean label after '='.", "label")
+    if kind == "regex":
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise RuleError(
+                f"Invalid regular expression {pattern!r}: {exc}.", "pattern"
+            ) from None
+    return Rule(kind, pattern, label.strip())
+
 
 _ENTITY_SOURCES = {
     "customer": [("customers", "customer_id"), ("invoice_lines", "customer_id")],
@@ -360,19 +390,7 @@ class AxisAdmin:
         case-insensitive) by `label`; `regex` replaces any label the regular
         expression matches."""
         _axes.resolve([key], self.axes_registry())
-        if kind not in RULE_KINDS:
-            raise InputError(f"Invalid rule kind {kind!r}: use map or regex.")
-        if not label.strip():
-            raise InputError("A rule needs a clean label after '='.")
-        if kind == "regex":
-            import re
-
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise InputError(
-                    f"Invalid regular expression {pattern!r}: {exc}."
-                ) from None
+        rule = check_rule(kind, pattern, label)
         current = self.rules(key)
         position = int(current["position"].max()) + 1 if not current.empty else 1
         row = pd.DataFrame(
@@ -380,9 +398,9 @@ class AxisAdmin:
                 {
                     "axis_key": key,
                     "position": position,
-                    "kind": kind,
-                    "pattern": pattern,
-                    "label": label.strip(),
+                    "kind": rule.kind,
+                    "pattern": rule.pattern,
+                    "label": rule.label,
                 }
             ]
         )
@@ -425,8 +443,11 @@ class AxisAdmin:
         label (where it lands), customers and mrr at the end of the latest month,
         reviewed, rule (position of the first matching rule) and suggestions
         (near-duplicate raw labels to merge). `draft_rules` are unsaved rules
-        applied after the saved ones. Details in `_preview.preview`."""
+        applied after the saved ones, each checked like `add_rule` checks a
+        rule. Details in `_preview.preview`."""
         from revaxis import _preview
+
+        draft_rules = [check_rule(r.kind, r.pattern, r.label) for r in draft_rules]
 
         return _preview.preview(  # type: ignore[arg-type]
             self, key, currency=currency, as_of=as_of, draft_rules=draft_rules

@@ -18,7 +18,7 @@ from revaxis._axes import NONE_LABEL, SENTINEL_START, Axis, Rule
 from revaxis._computed_axes import KINDS as COMPUTED_KINDS
 from revaxis._custom_axes import LEVELS, VALUE_TYPES
 from revaxis._errors import ImportRejected, InputError, UnknownAxisError
-from revaxis._workspace_axes import RULE_KINDS
+from revaxis._workspace_axes import RULE_KINDS, check_rule
 from revaxis.web._admin_common import (
     MAX_SHOWN_ROWS,
     download,
@@ -312,14 +312,7 @@ def _draft_rule(form: dict[str, str]) -> Rule | None:
     label = form.get("label", "").strip()
     if kind not in RULE_KINDS or not pattern or not label:
         return None
-    if kind == "regex":
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InputError(
-                f"Invalid regular expression {pattern!r}: {exc}."
-            ) from None
-    return Rule(kind, pattern, label)
+    return check_rule(kind, pattern, label)
 
 
 def _preview_context(ws: Workspace, key: str, draft: Rule | None) -> dict[str, object]:

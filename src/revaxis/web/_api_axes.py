@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from revaxis._axes import Axis, Rule
 from revaxis._custom_axes import KEY_PATTERN, LEVELS, VALUE_TYPES
 from revaxis._errors import ImportRejected, InputError, MissingRateError
-from revaxis._workspace_axes import RULE_KINDS
+from revaxis._workspace_axes import RuleError, check_rule
 from revaxis.web._api_common import (
     AsOfQuery,
     CurrencyQuery,
@@ -410,24 +410,10 @@ def remove_rule(
 def _checked_rule(body: RuleIn, prefix: str) -> Rule:
     """Return the rule of `body`, or raise ApiError naming the invalid field.
     `prefix` locates the rule in a request body, such as `rules[0].`."""
-    if body.kind not in RULE_KINDS:
-        raise ApiError(
-            f"Invalid rule kind {body.kind!r}: use {' or '.join(RULE_KINDS)}.",
-            f"{prefix}kind",
-        )
-    if not body.pattern:
-        raise ApiError("A rule needs a pattern to match.", f"{prefix}pattern")
-    if not body.label.strip():
-        raise ApiError("A rule needs a clean label.", f"{prefix}label")
-    if body.kind == "regex":
-        try:
-            re.compile(body.pattern)
-        except re.error as exc:
-            raise ApiError(
-                f"Invalid regular expression {body.pattern!r}: {exc}.",
-                f"{prefix}pattern",
-            ) from None
-    return Rule(body.kind, body.pattern, body.label.strip())
+    try:
+        return check_rule(body.kind, body.pattern, body.label)
+    except RuleError as exc:
+        raise ApiError(str(exc), f"{prefix}{exc.field}") from None
 
 
 # Preview -----------------------------------------------------------------------
