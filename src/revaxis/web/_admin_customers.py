@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -205,42 +205,23 @@ def customer_page(
     )
 
 
-@router.get("/customers/{customer_id}/history")
-def export_history(
+@router.get("/customers/{customer_id}/{table}")
+def export_table(
     request: Request,
     customer_id: str,
+    table: Literal["history", "movements", "attributes"],
     user: AnyUser,
     as_of: AsOfQuery = None,
     fmt: FormatQuery = None,
 ) -> Response:
-    with workspace_of(request) as ws:
-        frame = _details(ws, customer_id, as_of)["mrr_history"]
-    return download(frame, f"mrr-{customer_id}", fmt)
-
-
-@router.get("/customers/{customer_id}/movements")
-def export_movements(
-    request: Request,
-    customer_id: str,
-    user: AnyUser,
-    as_of: AsOfQuery = None,
-    fmt: FormatQuery = None,
-) -> Response:
-    with workspace_of(request) as ws:
-        frame = _details(ws, customer_id, as_of)["movements"]
-    return download(frame, f"movements-{customer_id}", fmt)
-
-
-@router.get("/customers/{customer_id}/attributes")
-def export_attributes(
-    request: Request,
-    customer_id: str,
-    user: AnyUser,
-    as_of: AsOfQuery = None,
-    fmt: FormatQuery = None,
-) -> Response:
+    """Download one table of the customer page: MRR history, movements, or
+    attributes (axis values and billing metadata)."""
     with workspace_of(request) as ws:
         details = _details(ws, customer_id, as_of)
+    if table == "history":
+        return download(details["mrr_history"], f"mrr-{customer_id}", fmt)
+    if table == "movements":
+        return download(details["movements"], f"movements-{customer_id}", fmt)
     rows = [
         {"kind": "axis", "key": k, "value": v} for k, v in details["attributes"].items()
     ]
