@@ -64,6 +64,33 @@ def test_label_rules_clean_channel(channel_ws):
     assert channel_ws.rules("channel")["kind"].tolist() == ["map", "regex"]
 
 
+def test_regex_rule_matches_in_linear_time(make_workspace):
+    # (a|a)*$ backtracks exponentially in a backtracking engine (Python's re
+    # would need about 2**60 steps on this label); RE2 answers at once. It
+    # matches the empty string at the label's end, so the label becomes "A".
+    label = "a" * 60 + "b"
+    ws = make_workspace(
+        [line("x", "2024-01-01", "2024-02-01", 10)],
+        customers=[{"customer_id": "x", "metadata.channel": label}],
+    )
+    ws.create_axis("channel", source="metadata.channel", level="customer")
+    ws.add_rule("channel", "regex", "(a|a)*$", "A")
+    rows = _by(ws, "channel", "2024-01")
+    assert {k: r["mrr_end"] for k, r in rows.items()} == {"A": 10}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [("(a)\\1", "invalid escape sequence"), ("(?=a)b", "invalid perl operator")],
+    ids=["backreference", "lookahead"],
+)
+def test_regex_rule_needs_re2_syntax(channel_ws, pattern, reason):
+    with pytest.raises(revaxis.InputError, match=reason) as raised:
+        channel_ws.add_rule("channel", "regex", pattern, "X")
+    assert "RE2 syntax" in str(raised.value)
+    assert channel_ws.rules("channel").empty
+
+
 def test_first_matching_rule_wins(channel_ws):
     channel_ws.add_rule("channel", "regex", "(?i)s", "Has an s")
     channel_ws.add_rule("channel", "map", "SEO", "SEO")

@@ -10,7 +10,7 @@ a customer one value.
 from __future__ import annotations
 
 import datetime as dt
-import re
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import rapidfuzz
+import re2
 
 from revaxis import _countries
 from revaxis._engine import months_between
@@ -434,6 +435,19 @@ def _apply_labels(lines: ir.Table, axis: Axis) -> ir.Table:
     return joined.mutate(axis_value=joined.m_clean).drop("m_raw", "m_clean")
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+@functools.lru_cache(maxsize=512)
+def compile_regex(pattern: str) -> re2._Regexp:
+    """Compile the pattern of a `regex` rule with RE2, which matches in time
+    linear in the label's length, so no rule can stall a report by
+    catastrophic backtracking. RE2 reads Python's syntax except backreferences
+    and lookaround. Raises re2.error for an invalid pattern."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
 def clean_label(label: str, rules: Sequence[Rule]) -> str | None:
     """Return the label after the first rule that matches it, else the label
     trimmed."""
@@ -441,7 +455,7 @@ def clean_label(label: str, rules: Sequence[Rule]) -> str | None:
     for rule in rules:
         if rule.kind == "map" and trimmed.casefold() == rule.pattern.strip().casefold():
             return rule.label
-        if rule.kind == "regex" and re.search(rule.pattern, label):
+        if rule.kind == "regex" and compile_regex(rule.pattern).search(label):
             return rule.label
     return trimmed or None
 

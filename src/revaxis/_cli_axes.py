@@ -4,7 +4,6 @@ on the `axes` group of `revaxis.cli` when that module imports this one."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -15,6 +14,7 @@ from rich.markup import escape
 
 from revaxis._axes import SENTINEL_START
 from revaxis._errors import ImportRejected, RevaxisError
+from revaxis._workspace_axes import RuleError, check_rule
 from revaxis.cli import OutputFormat, _print_frame, _workspace, axes_app, err, out
 
 if TYPE_CHECKING:
@@ -358,9 +358,10 @@ def axes_rules(
     regex: Annotated[
         list[str] | None,
         typer.Option(
-            help="Add a rule PATTERN=CLEAN: a label in which the Python regular "
-            "expression PATTERN finds a match (re.search, case-sensitive unless "
-            "it starts with (?i)) becomes CLEAN. CLEAN is the text after the last "
+            help="Add a rule PATTERN=CLEAN: a label in which the regular "
+            "expression PATTERN finds a match (RE2 syntax: Python's without "
+            "backreferences or lookaround; case-sensitive unless it starts with "
+            "(?i)) becomes CLEAN. CLEAN is the text after the last "
             "'=', so PATTERN may contain '='. Repeat to add several, in order.",
             show_default=False,
         ),
@@ -402,12 +403,11 @@ def axes_rules(
         )
     kind = "map" if map_ else "regex"
     additions = [_split_rule(f"--{kind}", text) for text in (map_ or regex or [])]
-    if kind == "regex":
-        for pattern, _ in additions:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                _fail(f"Invalid regular expression {pattern!r}: {exc}.")
+    for pattern, label in additions:
+        try:
+            check_rule(kind, pattern, label)
+        except RuleError as exc:
+            _fail(str(exc))
     machine_readable = format is not OutputFormat.table
     try:
         with _workspace() as ws:

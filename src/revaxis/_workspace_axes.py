@@ -4,13 +4,13 @@ set by hand or from a file, and label rules with their preview."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ibis
 import pandas as pd
+import re2
 
 from revaxis import _axes, _custom_axes, _storage
 from revaxis._axes import NONE_LABEL, SENTINEL_START, Rule
@@ -42,10 +42,15 @@ def check_rule(kind: str, pattern: str, label: str) -> Rule:
         raise RuleError("A rule needs a clean label after '='.", "label")
     if kind == "regex":
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            _axes.compile_regex(pattern)
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, bytes):
+                reason = reason.decode(errors="replace")
             raise RuleError(
-                f"Invalid regular expression {pattern!r}: {exc}.", "pattern"
+                f"Invalid regular expression {pattern!r}: {reason}. Rules use "
+                "RE2 syntax: Python's, without backreferences or lookaround.",
+                "pattern",
             ) from None
     return Rule(kind, pattern, label.strip())
 
