@@ -216,3 +216,37 @@ def test_mrr_xlsx_needs_output(web_workspace):
     result = runner.invoke(app, ["--db", str(web_workspace), "mrr", "--format", "xlsx"])
     assert result.exit_code == 2
     assert "give its path with --output" in result.output
+
+
+def _csv(args: list[str]) -> pd.DataFrame:
+    result = runner.invoke(app, [*args, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(io.StringIO(result.stdout))
+
+
+def test_kpis_as_of_ends_at_report_day(web_workspace):
+    # On 31 March 2025 c1 100, c2 50, c3 50 and c4 100 pay: 300 from 4
+    # customers; the April lines start after the report day.
+    frame = _csv(["--db", str(web_workspace), "kpis", "--as-of", "2025-03-31"])
+    assert list(frame["period"]) == ["2025-01", "2025-02", "2025-03"]
+    assert list(frame["mrr"]) == [150, 200, 300]
+    assert list(frame["customers"]) == [2, 3, 4]
+
+
+def test_cohorts_as_of_ends_at_report_day(web_workspace):
+    # On 31 January 2025 only c1 (100) and c2 (50) have been acquired.
+    frame = _csv(["--db", str(web_workspace), "cohorts", "--as-of", "2025-01-31"])
+    assert list(frame["cohort"]) == ["2025-01"]
+    assert list(frame["customers"]) == [2]
+    assert list(frame["mrr_initial"]) == [150]
+
+
+def test_lifetimes_as_of_ends_at_report_day(web_workspace):
+    # On 30 April 2025: c2 churned on 1 April after 90 days (90 / 30.4375 =
+    # 2.957 months). c3 (89 days) and c4 (60 days) are censored before that,
+    # so 2 are at risk at 2.957 months (c1, c2) and survival falls to 1/2
+    # there: the median.
+    frame = _csv(["--db", str(web_workspace), "lifetimes", "--as-of", "2025-04-30"])
+    assert list(frame["customers"]) == [4]
+    assert list(frame["churned"]) == [1]
+    assert frame["median_months"].iloc[0] == pytest.approx(90 / 30.4375)

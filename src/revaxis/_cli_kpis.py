@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from revaxis._cli_options import (
+    AsOfOption,
     ByOption,
     CurrencyOption,
     FilterOption,
@@ -172,14 +173,7 @@ def mrr(
     ] = IntervalOption.month,
     currency: CurrencyOption = None,
     filter_: FilterOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Report day (YYYY-MM-DD): changes after it are left out. "
-            "Default: today.",
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     format: FormatOption = ReportFormat.table,
     output: OutputOption = None,
 ) -> None:
@@ -220,6 +214,7 @@ def kpis(
     ] = IntervalOption.month,
     currency: CurrencyOption = None,
     filter_: FilterOption = None,
+    as_of: AsOfOption = None,
     format: FormatOption = ReportFormat.table,
     output: OutputOption = None,
 ) -> None:
@@ -240,6 +235,7 @@ def kpis(
                 interval=interval.value,
                 currency=currency,
                 filter=filter_,
+                as_of=parse_day(as_of, "--as-of"),
             )
             shown_currency = ws.report_currency(currency)
     except RevaxisError as exc:
@@ -257,6 +253,7 @@ def cohorts(
     ] = IntervalOption.month,
     currency: CurrencyOption = None,
     filter_: FilterOption = None,
+    as_of: AsOfOption = None,
     format: FormatOption = ReportFormat.table,
     output: OutputOption = None,
 ) -> None:
@@ -270,7 +267,11 @@ def cohorts(
     try:
         with _workspace() as ws:
             frame = ws.cohorts(
-                by=by, interval=interval.value, currency=currency, filter=filter_
+                by=by,
+                interval=interval.value,
+                currency=currency,
+                filter=filter_,
+                as_of=parse_day(as_of, "--as-of"),
             )
     except RevaxisError as exc:
         _fail(exc)
@@ -293,6 +294,7 @@ def lifetimes(
     ] = False,
     currency: CurrencyOption = None,
     filter_: FilterOption = None,
+    as_of: AsOfOption = None,
     format: FormatOption = ReportFormat.table,
     output: OutputOption = None,
 ) -> None:
@@ -302,7 +304,13 @@ def lifetimes(
     _check_output(format, output)
     try:
         with _workspace() as ws:
-            frame = ws.lifetimes(by=by, curve=curve, currency=currency, filter=filter_)
+            frame = ws.lifetimes(
+                by=by,
+                curve=curve,
+                currency=currency,
+                filter=filter_,
+                as_of=parse_day(as_of, "--as-of"),
+            )
     except RevaxisError as exc:
         _fail(exc)
     title = "Survival curve" if curve else "Lifetimes in months"

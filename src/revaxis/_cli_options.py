@@ -44,3 +44,10 @@ FilterOption = Annotated[
         "transfer.",
     ),
 ]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Report day (YYYY-MM-DD): changes after it are left out. Default: today.",
+    ),
+]
