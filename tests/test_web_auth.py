@@ -458,6 +458,21 @@ def test_serve_answers_on_port(web_workspace_copy):
         assert health.json()["status"] == "ok"
         me = httpx.get(f"http://127.0.0.1:{port}/api/v1/me")
         assert me.status_code == 401
+        # The server holds the file, so another process cannot open it.
+        other = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "revaxis"),
+                "--db",
+                str(web_workspace_copy),
+                "users",
+                "list",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert other.returncode == 2
+        assert f"PID {process.pid}" in other.stderr
+        assert "such as `revaxis serve`" in other.stderr
     finally:
         process.terminate()
         process.wait(timeout=10)

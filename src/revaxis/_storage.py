@@ -7,6 +7,7 @@ them and writes imports in one transaction each.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,15 @@ def open_workspace(path: Path) -> ibis.BaseBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         con = ibis.duckdb.connect(str(path))
     except Exception as exc:  # duckdb raises IOException, ibis wraps some
+        if "Could not set lock" in str(exc):
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            pid = f" (PID {holder.group(1)})" if holder else ""
+            raise WorkspaceError(
+                f"Cannot open workspace {path}: another process{pid} has it open, "
+                "such as `revaxis serve`, and DuckDB lets one process use a file "
+                "at a time. Stop that process, or work through the web app or "
+                "its API."
+            ) from exc
         raise WorkspaceError(
             f"Cannot open workspace {path}: {exc}. Check the path, or close the other "
             "process that holds the file."
