@@ -57,6 +57,7 @@ def test_wrong_password_is_rejected_and_logged(web_client, caplog):
         response = _post_login(web_client, "viewer@example.com", "wrong password")
     assert response.status_code == 401
     assert "Wrong email or password." in response.text
+    assert 'value="viewer@example.com"' in response.text
     assert web_client.get("/api/v1/me").status_code == 401
     logged = [r.getMessage() for r in caplog.records]
     assert any("failed login for 'viewer@example.com'" in m for m in logged)
@@ -204,6 +205,7 @@ def test_invalid_bearer_token_is_rejected(web_client):
     )
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["message"].startswith("Invalid API token")
 
 
 def test_user_admin_needs_admin(web_client):

@@ -222,8 +222,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse(
                 error_body(
-                    "Authentication required: send `Authorization: Bearer TOKEN` "
-                    "(create one with `revaxis users token EMAIL`) or log in."
+                    str(exc)
+                    or "Authentication required: send `Authorization: Bearer "
+                    "TOKEN` (create one with `revaxis users token EMAIL`) or log in."
                 ),
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},

@@ -36,7 +36,12 @@ def login_page(request: Request, next: str | None = None) -> Response:
     with users_of(request) as users:
         no_users = users.count() == 0
     return render(
-        request, "login.html", next=_safe_next(next), error=None, no_users=no_users
+        request,
+        "login.html",
+        next=_safe_next(next),
+        error=None,
+        no_users=no_users,
+        email="",
     )
 
 
@@ -57,7 +62,11 @@ def login(
     if not expected or csrf_token_field != expected:
         log.warning("login from %s rejected: missing or wrong CSRF token", address)
         return _login_error(
-            request, next, formatter.gettext("Your session expired. Try again."), 403
+            request,
+            next,
+            formatter.gettext("Your session expired. Try again."),
+            403,
+            email,
         )
     wait = limiter.retry_after(address, email)
     if wait:
@@ -70,6 +79,7 @@ def login(
                 seconds=wait,
             ),
             429,
+            email,
         )
         response.headers["Retry-After"] = str(wait)
         return response
@@ -85,7 +95,7 @@ def login(
             failures,
         )
         return _login_error(
-            request, next, formatter.gettext("Wrong email or password."), 401
+            request, next, formatter.gettext("Wrong email or password."), 401, email
         )
     limiter.succeed(email)
     log.info("login of %s from %s", user.email, address)
@@ -96,7 +106,10 @@ def login(
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
-def _login_error(request: Request, next: str, message: str, status: int) -> Response:
+def _login_error(
+    request: Request, next: str, message: str, status: int, email: str
+) -> Response:
+    """Render the login page again with `message`, keeping the typed email."""
     return render(
         request,
         "login.html",
@@ -104,6 +117,7 @@ def _login_error(request: Request, next: str, message: str, status: int) -> Resp
         next=_safe_next(next),
         error=message,
         no_users=False,
+        email=email,
     )
 
 

@@ -30,7 +30,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NotAuthenticated(Exception):
-    """The request carries no valid session or API token."""
+    """The request carries no valid session or API token; the message, when
+    given, says which credential failed."""
 
 
 class Forbidden(Exception):
@@ -73,7 +74,11 @@ async def current_user(request: Request) -> User:
             user = app_state.users.user_for_token(token)
         if user is None:
             log.warning("rejected API token from %s", _client(request))
-            raise NotAuthenticated
+            raise NotAuthenticated(
+                "Invalid API token: it is revoked, its user was deleted, or it "
+                "was mistyped. Create a new one with `revaxis users token EMAIL` "
+                "or on the settings page."
+            )
         request.state.user = user
         return user
     user_id = request.session.get("uid")
