@@ -271,7 +271,8 @@ def test_axis_values_import_file(channel_ws, tmp_path):
         ),
         (
             "id,value,valid_from\na,Alice,2024-01-01\na,Bob,2024-01-01\n",
-            "two different values for the same id on 2024-01-01",
+            r"managers.csv:2: field 'value', value 'Alice': id 'a' also gets "
+            r"'Bob' for 2024-01-01",
         ),
         (
             "id,value,valid_from\na,Alice,01/02/2024\n",

@@ -364,16 +364,18 @@ class AxisAdmin:
         )
         clash = rows.groupby(["entity_id", "valid_from"])["value"].nunique(dropna=False)
         for entity, day in clash[clash > 1].index:
-            lines = rows[(rows.entity_id == entity) & (rows.valid_from == day)]["line"]
+            same = rows[(rows.entity_id == entity) & (rows.valid_from == day)]
             when = "all time" if day == SENTINEL_START else day.isoformat()
-            for number in lines:
+            for number, value in zip(same["line"], same["value"], strict=True):
+                others = sorted({repr(v) for v in same["value"] if v != value}, key=str)
                 problems.append(
                     Problem(
                         file,
                         int(number),
                         "value",
-                        entity,
-                        f"two different values for the same id on {when}; keep one",
+                        value,
+                        f"id {entity!r} also gets {', '.join(others)} for "
+                        f"{when}; keep one value per id and valid_from",
                     )
                 )
         if problems:
