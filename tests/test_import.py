@@ -888,6 +888,54 @@ def export_files(tmp_path: Path, export: str = EXPORT, mapping: str = MAPPING):
     return tmp_path / "export.csv", tmp_path / "mapping.toml"
 
 
+MAPPING_DECIMAL_COMMA = textwrap.dedent("""\
+    [source]
+    delimiter = ";"
+
+    [invoice_lines]
+    invoice_id = {column = "Invoice"}
+    line_id = {column = "Line"}
+    customer_id = {column = "Account"}
+    currency = {column = "Cur"}
+    amount = {column = "Total", decimal_comma = true}
+    service_period_start = {column = "From", date_format = "%d/%m/%Y"}
+    service_period_end = {column = "To", date_format = "%d/%m/%Y"}
+    """)
+
+
+def test_mapped_decimal_comma(ws, tmp_path):
+    # A French export: ";" separates fields and "," marks the decimals, with
+    # spaces, no-break spaces or dots grouping the thousands.
+    export = (
+        "Invoice;Line;Account;Cur;Total;From;To\n"
+        "F-1;1;acc1;EUR;1 234,50;01/01/2024;01/02/2024\n"
+        "F-2;1;acc1;EUR;1.000,25;01/02/2024;01/03/2024\n"
+        "F-3;1;acc1;EUR;\u202f12,5;01/03/2024;01/04/2024\n"
+        "F-4;1;acc1;EUR;99;01/04/2024;01/05/2024\n"
+    )
+    path, mapping_path = export_files(tmp_path, export, MAPPING_DECIMAL_COMMA)
+    ws.import_path(path, mapping=mapping_path)
+    amounts = ws.con.con.execute(
+        "SELECT invoice_id, amount FROM invoice_lines ORDER BY invoice_id"
+    ).fetchall()
+    assert amounts == [("F-1", 1234.5), ("F-2", 1000.25), ("F-3", 12.5), ("F-4", 99.0)]
+
+
+def test_mapped_decimal_comma_rejects_mixed(ws, tmp_path):
+    # "1,234.50" is written the English way: with decimal_comma it stays as it
+    # is and fails validation, rather than becoming 1.23450.
+    export = (
+        "Invoice;Line;Account;Cur;Total;From;To\n"
+        "F-1;1;acc1;EUR;1,234.50;01/01/2024;01/02/2024\n"
+    )
+    path, mapping_path = export_files(tmp_path, export, MAPPING_DECIMAL_COMMA)
+    with pytest.raises(
+        revaxis.ImportRejected, match=r"field 'Total', value '1,234.50'"
+    ):
+        ws.import_path(path, mapping=mapping_path)
+    assert ws.con.con.execute("SELECT count(*) FROM invoice_lines").fetchone() == (0,)
+
+
 def test_mapped_csv_export_imports(ws, tmp_path):
     export, mapping = export_files(tmp_path)
 
@@ -1125,6 +1173,14 @@ def test_mapped_error_is_reported(ws, tmp_path, export, message, expected):
             ),
             r"invoice_lines\.amount\.date_format applies only to a date field",
             id="date-format-on-number",
+        ),
+        pytest.param(
+            MAPPING.replace(
+                '{column = "Account"}\ncurrency',
+                '{column = "Account", decimal_comma = true}\ncurrency',
+            ),
+            r"invoice_lines\.customer_id\.decimal_comma applies only to a number",
+            id="decimal-comma-on-text",
         ),
         pytest.param(
             MAPPING + '\n[source]\nencoding = "klingon"\n',

@@ -27,7 +27,17 @@ from revaxis._validate import METADATA_PREFIX
 
 _CONDITION_OPERATORS = ("equals", "not_equals", "in", "not_in", "matches")
 _FIELD_SOURCES = ("column", "value", "template", "cases")
-_FIELD_OPTIONS = {*_FIELD_SOURCES, "map", "default", "trim", "date_format"}
+_FIELD_OPTIONS = {
+    *_FIELD_SOURCES,
+    "map",
+    "default",
+    "trim",
+    "date_format",
+    "decimal_comma",
+}
+# Thousands separators that a number written with a decimal comma may carry:
+# spaces (plain, no-break, narrow no-break), dots and apostrophes.
+_THOUSANDS = r"[\s\u00a0\u202f.']"
 _SOURCE_OPTIONS = {"delimiter", "encoding", "sheet"}
 
 
@@ -56,6 +66,7 @@ class FieldSource:
     default: str | None = None
     trim: bool = True
     date_format: str | None = None
+    decimal_comma: bool = False
 
     def columns(self) -> list[str]:
         """Source columns that the field reads."""
@@ -311,6 +322,14 @@ def _parse_field(
             'applies only to a date field, as a text such as "%d/%m/%Y"',
             "remove it, or move it to a date field",
         )
+    decimal_comma = raw.get("decimal_comma", False)
+    if not isinstance(decimal_comma, bool) or (decimal_comma and sql_type != "DOUBLE"):
+        raise mapping_error(
+            origin,
+            f"{key}.decimal_comma",
+            "applies only to a number field, as true or false",
+            "remove it, or move it to a number field such as amount",
+        )
     default = raw.get("default")
     if default is not None:
         default = _text_value(origin, f"{key}.default", default)
@@ -321,7 +340,12 @@ def _parse_field(
         )
 
     source = FieldSource(
-        key, trim=trim, date_format=date_format, value_map=value_map, default=default
+        key,
+        trim=trim,
+        date_format=date_format,
+        decimal_comma=decimal_comma,
+        value_map=value_map,
+        default=default,
     )
     if kind == "cases":
         return dataclasses.replace(source, cases=_parse_cases(origin, key, raw[kind]))
@@ -487,6 +511,15 @@ class SourceColumns:
         if source.date_format is not None:
             parsed = pd.to_datetime(values, format=source.date_format, errors="coerce")
             values = parsed.dt.strftime("%Y-%m-%d").where(parsed.notna(), values)
+        if source.decimal_comma:
+            # "1 234,50" and "1.234,50" become "1234.50"; a value with a dot
+            # after its comma is left as it is, so validation reports it.
+            text = values.astype("string")
+            european = ~text.str.contains(r",.*\.", regex=True, na=False)
+            converted = text.str.replace(_THOUSANDS, "", regex=True).str.replace(
+                ",", ".", regex=False
+            )
+            values = converted.where(european, text).astype(object)
         return values
 
     def _render(self, template: str, trim: bool) -> pd.Series:
