@@ -7,7 +7,7 @@ The script generates the demo history (seed 42, ending 2025-06-30) into a fresh
 workspace under benchmarks/work/, adds a user with an API token and starts
 `revaxis serve` on a free port of 127.0.0.1. Each request is sent once to warm
 up, then `--repeat` times in a row, round-robin over the requests; a request
-that does not answer 200 stops the benchmark. The script prints the median,
+that does not return 200 stops the benchmark. The script prints the median,
 minimum and maximum wall time of each request as seen by the client (httpx),
 and the server's peak RSS (VmHWM) after the runs, and appends them to
 benchmarks/RESULTS.md under the heading "Web app and API".
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> str:
                     elapsed = time.perf_counter() - start
                     if response.status_code != 200:
                         raise RuntimeError(
-                            f"{path} answered {response.status_code}: "
+                            f"{path} returned {response.status_code}: "
                             f"{response.text[:300]}"
                         )
                     if round_number > 0:

@@ -460,7 +460,7 @@ def test_serve_answers_on_port(web_workspace_copy):
         assert health.json()["status"] == "ok"
         me = httpx.get(f"http://127.0.0.1:{port}/api/v1/me")
         assert me.status_code == 401
-        # The server holds the file, so another process cannot open it.
+        # The server has the file open, so another process cannot open it.
         other = subprocess.run(
             [
                 str(Path(sys.executable).parent / "revaxis"),

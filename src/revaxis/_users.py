@@ -1,9 +1,9 @@
 """Users of the web app and REST API, with their roles and API tokens.
 
-Both live in the workspace file. Passwords are hashed with argon2id; an API
-token is 32 random bytes, so it is stored as its SHA-256 digest, which is
-enough for a secret of that entropy and lets a request be checked in one
-lookup.
+Both live in the workspace file. Passwords are hashed with argon2id. An API
+token is 32 random bytes, so its SHA-256 digest is enough to store it safely
+(no password hash is needed for a secret of that entropy), and a request is
+checked in one lookup.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class User:
     role: str
 
     def can(self, role: str) -> bool:
-        """Whether this user has `role` or a role above it."""
+        """Return whether this user has `role` or a role above it."""
         return ROLES.index(self.role) >= ROLES.index(role)
 
 

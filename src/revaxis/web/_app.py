@@ -102,8 +102,9 @@ def render(
 
 
 def _session_secret(workspace: Workspace) -> str:
-    """The key that signs session cookies: $REVAXIS_SECRET_KEY, else a random
-    key stored in the workspace on first start (so sessions survive restarts)."""
+    """Return the key that signs session cookies: $REVAXIS_SECRET_KEY, else a
+    random key stored in the workspace on first start, so that sessions
+    survive restarts."""
     from_env = os.environ.get("REVAXIS_SECRET_KEY")
     if from_env:
         return from_env

@@ -40,8 +40,8 @@ def catalog(language: str) -> dict[str, str]:
 
 
 def pick_language(cookie: str | None, accept_language: str | None) -> str:
-    """Choose the cookie's language, else the first known one the browser asks
-    for, else English."""
+    """Return the cookie's language, else the first known language of the
+    browser's Accept-Language header, else English."""
     if cookie in LANGUAGES:
         return cookie
     for part in (accept_language or "").split(","):

@@ -30,8 +30,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NotAuthenticated(Exception):
-    """The request carries no valid session or API token; the message, when
-    given, says which credential failed."""
+    """The request carries no valid session or API token. The message, when
+    given, names the credential that failed."""
 
 
 class Forbidden(Exception):
