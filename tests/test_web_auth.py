@@ -102,6 +102,15 @@ def test_failed_logins_are_rate_limited(web_workspace_copy):
     application.state.workspace.close()
 
 
+def test_rate_limit_ignores_email_whitespace():
+    limiter = LoginLimiter(max_failures=2, window=60)
+    limiter.fail("10.0.0.1", "a@example.com")
+    limiter.fail("10.0.0.2", " A@example.com\t")
+    # The user store matches " a@example.com " to a@example.com, so the limit
+    # must too.
+    assert limiter.retry_after("10.0.0.3", "a@example.com ") > 0
+
+
 def test_rate_limit_counts_per_email_across_addresses():
     limiter = LoginLimiter(max_failures=2, window=60)
     limiter.fail("10.0.0.1", "a@example.com")
@@ -127,6 +136,15 @@ def test_logout_ends_session(web_client):
         "/logout", data={"csrf_token": token}, follow_redirects=False
     )
     assert response.status_code == 303
+    assert web_client.get("/api/v1/me").status_code == 401
+
+
+def test_logout_revokes_copied_cookie(web_client):
+    token = login(web_client, "viewer@example.com")
+    copied = web_client.cookies[SESSION_COOKIE]
+    web_client.post("/logout", data={"csrf_token": token})
+    web_client.cookies.clear()
+    web_client.cookies.set(SESSION_COOKIE, copied)
     assert web_client.get("/api/v1/me").status_code == 401
 
 
@@ -267,6 +285,16 @@ def test_invalid_user_names_parameter(web_client, body, parameter):
     assert response.json()["error"]["parameter"] == parameter
 
 
+def test_admin_cannot_change_own_role(web_client):
+    headers = {"X-CSRF-Token": login(web_client, "admin@example.com")}
+    response = web_client.put(
+        "/api/v1/users/Admin@example.com/role", json={"role": "viewer"}, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["parameter"] == "email"
+    assert web_client.get("/api/v1/me").json()["role"] == "admin"
+
+
 def test_admin_cannot_delete_self(web_client):
     headers = {"X-CSRF-Token": login(web_client, "admin@example.com")}
     response = web_client.delete("/api/v1/users/admin@example.com", headers=headers)
@@ -276,7 +304,15 @@ def test_admin_cannot_delete_self(web_client):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/", "/\\evil.example", "overview"],
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "///evil.example/x",
+        "////evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "overview",
+    ],
 )
 def test_login_redirect_stays_on_site(web_client, target):
     token = csrf_of(web_client.get("/login").text)
@@ -291,6 +327,8 @@ def test_login_redirect_stays_on_site(web_client, target):
         follow_redirects=False,
     )
     assert response.headers["location"] == "/overview"
+    switch = web_client.get("/lang/en", params={"next": target}, follow_redirects=False)
+    assert switch.headers["location"] == "/overview"
 
 
 def test_open_routes_without_login(web_client):

@@ -170,6 +170,15 @@ def serve(
             help="Send the session cookie over HTTPS only (behind a TLS proxy).",
         ),
     ] = False,
+    trust_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--trust-proxy",
+            help="Take the client address from X-Forwarded-For when the request "
+            "comes from 127.0.0.1 (a reverse proxy on this machine). Without it, "
+            "the login rate limit counts the connection's own address.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the web app and the REST API (/api/v1) on the workspace."""
     import uvicorn
@@ -185,7 +194,14 @@ def serve(
     except RevaxisError as exc:
         _fail(exc)
     err.print(f"revaxis serving {ws.path} on http://{host}:{port}/")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=trust_proxy,
+        forwarded_allow_ips="127.0.0.1" if trust_proxy else None,
+    )
 
 
 def _create_first_admin(ws: object) -> bool:

@@ -25,6 +25,8 @@ _CHANGED = "_revaxis_changed_rows"
 _SYSTEM_TABLES = {
     "revaxis_meta": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
     "settings": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
+    # Web sessions ended by a logout before their cookie expires.
+    "revoked_sessions": {"sid": "VARCHAR PRIMARY KEY", "expires_at": "TIMESTAMP"},
     "import_log": {
         "imported_at": "TIMESTAMP",
         "source": "VARCHAR",

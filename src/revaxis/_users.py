@@ -193,6 +193,20 @@ class UserStore:
             )
         return user
 
+    # Sessions -------------------------------------------------------------
+
+    def revoke_session(self, sid: str, expires_at: dt.datetime) -> None:
+        """End a login session before its cookie expires. Rows of sessions
+        whose cookies have expired anyway are deleted on the way."""
+        self._rows("DELETE FROM revoked_sessions WHERE expires_at < ?", [_now()])
+        self._rows(
+            "INSERT OR REPLACE INTO revoked_sessions VALUES (?, ?)", [sid, expires_at]
+        )
+
+    def session_revoked(self, sid: str) -> bool:
+        rows = self._rows("SELECT 1 FROM revoked_sessions WHERE sid = ?", [sid])
+        return bool(rows)
+
     # API tokens -----------------------------------------------------------
 
     def create_token(self, email: str, name: str) -> str:

@@ -128,7 +128,10 @@ def add_user(body: UserIn, request: Request, admin: AdminUser) -> UserOut:
 
 @router.put("/users/{email}/role", tags=["users"])
 def set_role(email: str, body: RoleIn, request: Request, admin: AdminUser) -> UserOut:
-    """Change a user's role (admin only)."""
+    """Change a user's role (admin only); admins cannot change their own, so a
+    workspace always keeps an admin."""
+    if email.strip().lower() == admin.email:
+        raise ApiError("You cannot change your own role: ask another admin.", "email")
     with users_of(request) as users:
         try:
             return _out(users.set_role(email, body.role))

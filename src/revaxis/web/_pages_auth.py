@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import secrets
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from revaxis.web import _i18n
-from revaxis.web._app import render, users_of
+from revaxis.web._app import SESSION_MAX_AGE, render, users_of
 from revaxis.web._security import csrf_token
 
 router = APIRouter(include_in_schema=False)
@@ -17,11 +19,16 @@ log = logging.getLogger("revaxis.web.auth")
 
 
 def _safe_next(target: str | None) -> str:
-    """Keep a redirect target on this site: a path, never another host."""
-    if not target:
+    """Keep a redirect target on this site: a path, never another host.
+
+    Browsers read a target that starts with two or more slashes (or a slash
+    and a backslash) as another host, whatever urlparse says of it, and
+    ignore tabs and newlines inside it."""
+    if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/overview"
     parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or "\\" in target:
+    unsafe = any(c in target for c in "\\\t\r\n")
+    if parsed.scheme or parsed.netloc or unsafe:
         return "/overview"
     return target
 
@@ -102,6 +109,7 @@ def login(
     request.session.clear()
     request.session["uid"] = user.user_id
     request.session["stamp"] = stamp
+    request.session["sid"] = secrets.token_urlsafe(16)
     csrf_token(request)
     return RedirectResponse(_safe_next(next), status_code=303)
 
@@ -126,7 +134,16 @@ def logout(
     request: Request, csrf_token_field: str = Form("", alias="csrf_token")
 ) -> Response:
     # A forged logout is harmless, but the token is checked like every form.
+    # The session id is revoked on the server too, because a copy of the
+    # signed cookie would stay valid until it expires.
     if csrf_token_field == request.session.get("csrf"):
+        sid = request.session.get("sid")
+        if sid:
+            expires_at = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(
+                seconds=SESSION_MAX_AGE
+            )
+            with users_of(request) as users:
+                users.revoke_session(sid, expires_at)
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -87,7 +87,8 @@ async def current_user(request: Request) -> User:
     with app_state.users_lock:
         user = app_state.users.get(int(user_id))
         stamp = app_state.users.session_stamp(int(user_id))
-    if user is None or stamp != request.session.get("stamp"):
+        revoked = app_state.users.session_revoked(str(request.session.get("sid")))
+    if user is None or stamp != request.session.get("stamp") or revoked:
         request.session.clear()
         raise NotAuthenticated
     if request.method not in SAFE_METHODS:
@@ -161,12 +162,18 @@ class LoginLimiter:
             times.popleft()
         return times
 
+    @staticmethod
+    def _keys(address: str, email: str) -> tuple[str, str]:
+        # The email as the user store matches it, so that " A@b.com" counts
+        # against a@b.com.
+        return f"ip:{address}", f"email:{email.strip().lower()}"
+
     def retry_after(self, address: str, email: str) -> int:
         """Seconds until a login may be tried again, 0 when it may now."""
         now = self.clock()
         waits = [0.0]
         with self._lock:
-            for key in (f"ip:{address}", f"email:{email.lower()}"):
+            for key in self._keys(address, email):
                 times = self._recent(key, now)
                 if len(times) >= self.max_failures:
                     waits.append(times[0] + self.window - now)
@@ -177,7 +184,7 @@ class LoginLimiter:
         now = self.clock()
         with self._lock:
             counts = []
-            for key in (f"ip:{address}", f"email:{email.lower()}"):
+            for key in self._keys(address, email):
                 times = self._recent(key, now)
                 times.append(now)
                 counts.append(len(times))
@@ -185,7 +192,7 @@ class LoginLimiter:
 
     def succeed(self, email: str) -> None:
         with self._lock:
-            self._failures.pop(f"email:{email.lower()}", None)
+            self._failures.pop(self._keys("", email)[1], None)
 
 
 # Route parameters that authenticate the request and check the role.
