@@ -51,7 +51,7 @@ def test_overview_in_browser(page, live_server, tmp_path):
 def test_segments_explorer_drill(page, live_server, tmp_path):
     _open(page, live_server, f"/segments?{AS_OF}")
     page.select_option("select[name=axis]", "plan")
-    page.wait_for_selector("#segments-table th:text('plan')")
+    page.wait_for_selector("#segments-table th:text('Plan')")
     row = page.locator("#segments-table tbody tr", has_text="Pro")
     assert row.locator("td").first.inner_text() == "Pro"
     april = row.locator("a.drill[data-period='2025-04']")
@@ -96,3 +96,60 @@ def test_french_switch(page, live_server):
     page.click("nav a[href='/segments']")
     page.wait_for_selector("#explorer-form")
     assert page.locator("h1").inner_text() == "Explorateur de segments"
+
+
+def test_segments_png_has_title(page, live_server, tmp_path):
+    _open(page, live_server, f"/segments?{AS_OF}&axis=plan&kpi=customers")
+    figure = page.evaluate(
+        "window.revaxis.exportFigure(document.getElementById('segments-chart'))"
+    )
+    layout = figure["layout"]
+    assert layout["title"]["text"] == (
+        "Customers by Plan · USD · report day Jun 30, 2025"
+    )
+    # Counts start at zero, in the image as on the page.
+    assert layout["yaxis"]["rangemode"] == "tozero"
+    assert layout["yaxis"]["range"][0] == 0
+    with page.expect_download() as download_info:
+        page.click("[data-png-for=segments-chart]")
+    download = download_info.value
+    assert download.suggested_filename == "revaxis-customers-segments.png"
+    target = tmp_path / "segments-export.png"
+    download.save_as(target)
+    assert target.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_wide_table_scrolls_in_its_card(page, live_server):
+    page.set_viewport_size({"width": 900, "height": 800})
+    _open(page, live_server, f"/overview?{AS_OF}")
+    sizes = page.evaluate(
+        """() => {
+          const wrap = document.querySelector('#kpi-table').closest('.table-wrap');
+          return {
+            client: wrap.clientWidth,
+            scroll: wrap.scrollWidth,
+            card: wrap.closest('section').getBoundingClientRect().right,
+            page: document.documentElement.scrollWidth,
+          };
+        }"""
+    )
+    # The table is wider than its card and scrolls inside it, while the page
+    # itself stays as wide as the window.
+    assert sizes["scroll"] > sizes["client"]
+    assert sizes["page"] <= 900
+    assert sizes["card"] <= 900
+    last = page.locator("#kpi-table thead th").last
+    last.scroll_into_view_if_needed()
+    assert last.is_visible()
+    assert last.bounding_box()["x"] + last.bounding_box()["width"] <= 900
+
+
+def test_segments_interval_change_updates_range(page, live_server):
+    _open(page, live_server, "/segments?as_of=2025-06-15&axis=plan")
+    assert page.input_value("input[name=from]") == "2025-01"
+    assert page.input_value("input[name=to]") == "2025-05"
+    page.select_option("select[name=interval]", "quarter")
+    page.wait_for_selector("#segments-table th:text('2025-Q1')")
+    # The range typed in months reads as quarters; Q2 is in progress.
+    assert page.input_value("input[name=from]") == "2025-Q1"
+    assert page.input_value("input[name=to]") == "2025-Q2"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 
 import openpyxl
@@ -191,7 +192,8 @@ def test_segments_mrr_by_plan(viewer):
     response = viewer.get(f"/segments?{AS_OF}&axis=plan")
     assert response.status_code == 200
     rows = _table(response.text, "segments-table")
-    assert rows[0] == ["plan", *[f"2025-0{m}" for m in range(1, 7)]]
+    # The header gives the axis label, not its key.
+    assert rows[0] == ["Plan", *[f"2025-0{m}" for m in range(1, 7)]]
     by_plan = {row[0]: row[1:] for row in rows[1:]}
     # Pro: c1 100, then + c4 in March, + c3 in April. Basic: c2 50, + c3 50 in
     # February and March, nothing in April; no row after April.
@@ -215,7 +217,7 @@ def test_segments_two_axes_churn(viewer):
     assert response.status_code == 200
     assert response.headers["HX-Push-Url"].startswith("/segments?")
     rows = _table(response.text, "segments-table")
-    assert rows[0] == ["plan", "channel", "2025-04"]
+    assert rows[0] == ["Plan", "Channel", "2025-04"]
     cells = {(row[0], row[1]): row[2] for row in rows[1:]}
     # Only c2 (Basic, Ads) churned in April, 50.
     assert cells[("Basic", "Ads")] == "$50.00"
@@ -396,8 +398,8 @@ def test_api_drill_csv(viewer):
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [
-        pytest.param("kpi=ltv&period=2025-04", None, id="kpi"),
-        pytest.param("kpi=mrr&period=2025-04&by=plan", None, id="segment"),
+        pytest.param("kpi=ltv&period=2025-04", "kpi", id="kpi"),
+        pytest.param("kpi=mrr&period=2025-04&by=plan", "segment", id="segment"),
         pytest.param("kpi=mrr&period=2025-04&format=pdf", "format", id="format"),
     ],
 )
@@ -435,7 +437,7 @@ def test_cohorts_logo_retention(viewer):
 def test_cohorts_net_mrr_by_plan(viewer):
     page = viewer.get(f"/cohorts?{AS_OF}&metric=net_mrr_retention&axis=plan").text
     rows = _table(page, "cohort-table")
-    assert rows[0][:2] == ["Cohort", "plan"]
+    assert rows[0][:2] == ["Cohort", "Plan"]
     cells = {(row[0], row[1]): row[4:] for row in rows[1:]}
     # c3 was acquired on Basic in February (50) and pays 100 on Pro from April
     # (age 2): 200 %. It stays in the Basic cohort.
@@ -468,3 +470,485 @@ def test_cohorts_bad_metric_is_inline(viewer):
     response = viewer.get(f"/cohorts?{AS_OF}&metric=ltv")
     assert response.status_code == 400
     assert "Unknown retention metric &#39;ltv&#39;" in response.text
+
+
+# Downloads from every report URL -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/overview?", id="overview-kpis"),
+        pytest.param("/overview?table=movements&", id="overview-movements"),
+        pytest.param("/segments?axis=plan&", id="segments-page"),
+        pytest.param("/segments/results?axis=plan&", id="segments-results"),
+        pytest.param("/segments/drill?kpi=mrr&period=2025-04&", id="drill"),
+        pytest.param("/cohorts?", id="cohorts"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_report_url_downloads_table(viewer, path, fmt):
+    response = viewer.get(f"{path}{AS_OF}&format={fmt}")
+    assert response.status_code == 200
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert disposition.endswith(f'.{fmt}"')
+    assert "text/html" not in response.headers["content-type"]
+
+
+def test_segments_page_csv_matches_results(viewer):
+    query = f"{AS_OF}&axis=plan&kpi=customers&format=csv"
+    page = viewer.get(f"/segments?{query}")
+    results = viewer.get(f"/segments/results?{query}")
+    assert page.text == results.text
+    frame = pd.read_csv(io.StringIO(page.text))
+    # Basic customers: c2; c2, c3; c2, c3; then none from April.
+    basic = frame[frame["plan"] == "Basic"].iloc[0]
+    assert basic.tolist()[1:4] == [1, 2, 2]
+
+
+def test_segments_page_bad_format(viewer):
+    response = viewer.get(f"/segments?{AS_OF}&format=pdf")
+    assert response.status_code == 400
+    assert "Invalid export format &#39;pdf&#39;" in response.text
+
+
+# Amounts rounded to the cent ------------------------------------------------
+
+
+@pytest.fixture
+def noisy(make_workspace):
+    """A workspace whose January net new MRR adds up with float noise: c1 is
+    new at 100.10 and c2 expands from 50.00 to 250.20 (+200.20). In floats,
+    100.10 + 200.20 is 300.29999999999995; in cents it is 30030."""
+    from fastapi.testclient import TestClient
+    from tests.conftest import line
+    from tests.webapp import PASSWORD
+
+    from revaxis.web import create_app
+
+    ws = make_workspace(
+        [
+            line("c1", "2025-01-01", "2025-02-01", 100.10),
+            line("c2", "2024-12-01", "2025-01-01", 50.00),
+            line("c2", "2025-01-01", "2025-02-01", 250.20),
+        ]
+    )
+    ws.users.add("viewer@example.com", PASSWORD, "viewer")
+    with TestClient(create_app(ws)) as client:
+        login(client, "viewer@example.com")
+        yield client
+
+
+def test_net_new_mrr_sums_cents():
+    frame = pd.DataFrame(
+        {
+            "new": [100.10],
+            "expansion": [200.20],
+            "reactivation": [0.0],
+            "contraction": [0.0],
+            "churn": [0.0],
+        }
+    )
+    from revaxis.web._report_views import net_new_mrr
+
+    # 100.10 + 200.20 in floats is 300.29999999999995.
+    assert net_new_mrr(frame).tolist() == [300.30]
+
+
+@pytest.mark.parametrize("table", ["kpis", "movements"])
+def test_overview_csv_has_no_float_noise(noisy, table):
+    response = noisy.get(f"/overview?as_of=2025-01-31&table={table}&format=csv")
+    assert response.status_code == 200
+    # The raw text, not a parsed float: 300.29999999999995 would parse close.
+    last = response.text.strip().splitlines()[-1]
+    assert last.startswith("2025-01,")
+    assert "300.3" in last.split(",")
+    assert "99999" not in response.text
+
+
+def test_segments_csv_has_no_float_noise(noisy):
+    response = noisy.get(
+        "/segments?as_of=2025-01-31&kpi=net_new_mrr&from=2025-01&format=csv"
+    )
+    assert response.text.splitlines() == ["2025-01", "300.3"]
+
+
+# Errors ---------------------------------------------------------------------
+
+
+def test_unknown_axis_keeps_suggestion(viewer):
+    response = viewer.get(f"/segments?{AS_OF}&axis=chanel")
+    assert response.status_code == 400
+    text = _text(response.text)
+    assert "Unknown axis 'chanel'. Did you mean 'channel'?" in text
+
+
+@pytest.mark.parametrize("path", ["/cohorts", "/segments/drill"])
+def test_unknown_axis_suggestion_other_pages(viewer, path):
+    response = viewer.get(f"{path}?{AS_OF}&axis=chanel&kpi=mrr&period=2025-04")
+    assert "Did you mean 'channel'?" in _text(response.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "french"),
+    [
+        pytest.param(
+            "kpi=ebitda",
+            "Indicateur « ebitda » inconnu : choisissez parmi mrr, arr,",
+            id="kpi",
+        ),
+        pytest.param(
+            "as_of=30/06/2025",
+            "Jour du rapport « 30/06/2025 » invalide : écrivez une date",
+            id="as-of",
+        ),
+        # The library's own message stays in English, suggestion included.
+        pytest.param(
+            "axis=chanel", "Unknown axis 'chanel'. Did you mean 'channel'?", id="axis"
+        ),
+    ],
+)
+def test_errors_in_french(viewer, query, french):
+    viewer.cookies.set("revaxis_lang", "fr")
+    response = viewer.get(f"/segments?{AS_OF}&{query}")
+    assert response.status_code == 400
+    assert french in _text(response.text)
+
+
+def test_cohorts_bad_metric_in_french(viewer):
+    viewer.cookies.set("revaxis_lang", "fr")
+    response = viewer.get(f"/cohorts?{AS_OF}&metric=ltv")
+    assert "Mesure de rétention « ltv » inconnue" in _text(response.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        pytest.param("kpi=foo&period=2025-04", "kpi", id="kpi"),
+        pytest.param("kpi=mrr&period=April", "period", id="period"),
+        pytest.param("kpi=mrr&period=2025-04&by=plan", "segment", id="segment-none"),
+        pytest.param(
+            "kpi=mrr&period=2025-04&segment=Pro", "segment", id="segment-no-axis"
+        ),
+        pytest.param("kpi=mrr&period=2025-04&by=chanel&segment=x", "by", id="by"),
+        pytest.param(
+            "kpi=mrr&period=2025-04&filter=country+in+(", "filter", id="filter"
+        ),
+        pytest.param(
+            "kpi=mrr&period=2025-04&filter=country+%3D+%27XX%27",
+            "filter",
+            id="filter-value",
+        ),
+        pytest.param("kpi=mrr&period=2025-04&interval=week", "interval", id="interval"),
+        pytest.param("kpi=mrr&period=2025-04&currency=DOLLARS", "currency", id="cur"),
+        pytest.param("kpi=mrr&period=2025-04&as_of=2025-13-01", "as_of", id="as-of"),
+    ],
+)
+def test_api_drill_error_names_parameter(viewer, query, parameter):
+    # No AS_OF prefix: the as_of case gives its own.
+    response = viewer.get(f"/api/v1/drill?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["parameter"] == parameter
+
+
+def test_api_drill_unknown_axis_suggests(viewer):
+    response = viewer.get("/api/v1/drill?kpi=mrr&period=2025-04&by=chanel&segment=x")
+    assert "Did you mean 'channel'?" in response.json()["error"]["message"]
+
+
+# Axis labels ----------------------------------------------------------------
+
+
+def test_axis_labels_in_titles_and_headers(viewer):
+    page = viewer.get(f"/segments?{AS_OF}&axis=plan&axis2=channel").text
+    assert "<h2>MRR by Plan × Channel</h2>" in page
+    drill = viewer.get(
+        f"/segments/drill?{AS_OF}&axis=plan&kpi=mrr&period=2025-04&value=Pro"
+    ).text
+    assert _table(drill, "drill-table")[0][2] == "Plan"
+    assert "MRR · 2025-04 · Plan = Pro" in _text(drill)
+    cohorts = viewer.get(f"/cohorts?{AS_OF}&axis=plan").text
+    assert "Logo retention · by Plan" in _text(cohorts)
+
+
+def test_axis_labels_in_french(viewer):
+    viewer.cookies.set("revaxis_lang", "fr")
+    page = viewer.get(f"/segments?{AS_OF}&axis=plan").text
+    assert "<h2>MRR par Formule</h2>" in page
+    assert _table(page, "segments-table")[0][0] == "Formule"
+
+
+# Period in progress and range -------------------------------------------------
+
+
+def _figure(page: str, chart: str) -> dict:
+    found = re.search(
+        rf'<script type="application/json" id="{chart}-figure">(.*?)</script>',
+        page,
+        re.S,
+    )
+    assert found, f"no figure {chart}"
+    return json.loads(found[1])
+
+
+def _range_boxes(page: str) -> tuple[str, str]:
+    start = re.search(r'name="from" size="8" value="([^"]*)"', page)[1]
+    end = re.search(r'name="to" size="8" value="([^"]*)"', page)[1]
+    return start, end
+
+
+def test_segments_end_at_latest_complete_period(viewer):
+    # On 15 June 2025, June is in progress, so the range ends with May.
+    page = viewer.get("/segments?as_of=2025-06-15&axis=plan").text
+    rows = _table(page, "segments-table")
+    assert rows[0] == ["Plan", "2025-01", "2025-02", "2025-03", "2025-04", "2025-05"]
+    assert _range_boxes(page) == ("2025-01", "2025-05")
+    assert (
+        "placeholder="
+        not in re.search(r'<div id="range-fields".*?</div>', page, re.S)[0]
+    )
+    assert "in-progress-note" not in page
+
+
+def test_segments_marks_period_in_progress(viewer):
+    page = viewer.get("/segments?as_of=2025-06-15&axis=plan&to=2025-06").text
+    rows = _table(page, "segments-table")
+    assert rows[0][-1] == "2025-06 (in progress)"
+    # Pro on 15 June: c1, c3 and c4 pay 100 each.
+    pro = next(row for row in rows if row[0] == "Pro")
+    assert pro[-1] == "$300.00"
+    assert "2025-06 is in progress on the report day, Jun 15, 2025" in _text(page)
+    figure = _figure(page, "segments-chart")
+    assert figure["layout"]["annotations"][0]["x"] == "2025-06"
+    assert figure["layout"]["annotations"][0]["text"] == "in progress"
+    # The shaded band covers the sixth category: positions 4.5 to 5.5.
+    shape = figure["layout"]["shapes"][0]
+    assert (shape["x0"], shape["x1"]) == (4.5, 5.5)
+    dashed = [t for t in figure["data"] if t["line"]["dash"] == "dash"]
+    assert [t["x"] for t in dashed] == [["2025-05", "2025-06"]] * 2
+    solid = [t for t in figure["data"] if t["line"]["dash"] == "solid"]
+    assert solid[0]["x"][-1] == "2025-05"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param(
+            "interval=quarter&from=2025-02&to=2025-05",
+            ("2025-Q1", "2025-Q2"),
+            id="months-as-quarters",
+        ),
+        pytest.param(
+            "interval=month&from=2025-Q1&to=2025-Q2",
+            ("2025-01", "2025-06"),
+            id="quarters-as-months",
+        ),
+        pytest.param(
+            "interval=month&from=2025&to=2025", ("2025-01", "2025-12"), id="year"
+        ),
+    ],
+)
+def test_segments_range_follows_interval(viewer, query, expected):
+    page = viewer.get(f"/segments?{AS_OF}&axis=plan&{query}").text
+    assert _range_boxes(page) == expected
+
+
+def test_segments_fragment_swaps_range(viewer):
+    response = viewer.get(
+        "/segments/results?as_of=2025-06-15&axis=plan&interval=quarter",
+        headers={"HX-Request": "true"},
+    )
+    range_fields = re.search(r'<div id="range-fields"[^>]*>', response.text)[0]
+    assert 'hx-swap-oob="true"' in range_fields
+    # Q2 is in progress on 15 June and Q1 is the latest complete quarter.
+    assert _range_boxes(response.text) == ("2025-Q1", "2025-Q1")
+
+
+# Bucket axes ----------------------------------------------------------------
+
+
+@pytest.fixture
+def banded(viewer):
+    """The viewer's workspace with an MRR band axis of edges 5, 60 and 100:
+    Basic customers (50) fall in "5-60" and Pro ones (100) in "100+"."""
+    state = viewer.app.state
+    with state.lock:
+        state.workspace.create_axis(
+            "band", source="computed.mrr_band", level="customer", buckets=[5, 60, 100]
+        )
+    return viewer
+
+
+def test_bucket_axis_keeps_bucket_order(banded):
+    page = banded.get(f"/segments?{AS_OF}&axis=band&to=2025-03").text
+    rows = _table(page, "segments-table")
+    # By MRR in March, "100+" (c1 and c4, 200) would come before "5-60" (c2
+    # and c3, 100), and alphabetically too; by lower edge 5 comes before 100.
+    assert [row[0] for row in rows[1:]] == ["5-60", "100+"]
+    figure = _figure(page, "segments-chart")
+    assert [trace["name"] for trace in figure["data"]] == ["5-60", "100+"]
+
+
+def test_bucket_axis_order_in_cohorts(banded):
+    page = banded.get(f"/cohorts?{AS_OF}&axis=band").text
+    rows = _table(page, "cohort-table")
+    # January's cohort: c2 (Basic 50) and c1 (Pro 100) at acquisition.
+    assert [row[1] for row in rows[1:] if row[0] == "2025-01"] == ["5-60", "100+"]
+
+
+@pytest.mark.parametrize(
+    ("label", "edge"),
+    [
+        ("0-100", 0.0),
+        ("100-500", 100.0),
+        ("1000+", 1000.0),
+        ("2.5-10", 2.5),
+        ("100000-1e+06", 100000.0),
+        ("1e+06+", 1_000_000.0),
+        ("(none)", float("inf")),
+    ],
+)
+def test_bucket_edge(label, edge):
+    from revaxis.web._report_views import bucket_edge
+
+    assert bucket_edge(label) == edge
+
+
+# Charts ---------------------------------------------------------------------
+
+
+def test_cohort_heatmap_layout(viewer):
+    page = viewer.get(f"/cohorts?{AS_OF}&axis=plan").text
+    figure = _figure(page, "cohort-chart")
+    heatmap = figure["data"][0]
+    assert heatmap["y"][:2] == ["2025-01 · Basic", "2025-01 · Pro"]
+    assert figure["layout"]["yaxis"]["automargin"] is True
+    # Logo retention cannot pass 100 %, so the scale is fixed at 0..1.
+    assert (heatmap["zmin"], heatmap["zmax"]) == (0, 1.0)
+    # The strongest colour is the highest retention.
+    assert heatmap["colorscale"][0] == [0.0, "#f7fbff"]
+    assert heatmap["colorscale"][-1] == [1.0, "#08306b"]
+    assert figure["export"]["title"] == (
+        "Logo retention by Plan · USD · report day Jun 30, 2025"
+    )
+
+
+def test_net_mrr_heatmap_scale(viewer):
+    page = viewer.get(f"/cohorts?{AS_OF}&metric=net_mrr_retention").text
+    heatmap = _figure(page, "cohort-chart")["data"][0]
+    # Cells: January 1, 1, 1, then 2/3 three times (c2's 50 of 150 leaves);
+    # February 1, 1, then 2 three times (c3 goes from 50 to 100); March 1 four
+    # times. Sorted, the 15 cells end with 2, 2, 2, so the 95th percentile
+    # (position 0.95 x 14 = 13.3) is 2.
+    assert heatmap["zmax"] == 2.0
+    assert heatmap["text"][1][2] == "200.0%"
+
+
+def test_retention_range_clips_outliers():
+    import numpy as np
+
+    from revaxis.web._report_charts import retention_range
+
+    # 0.0, 0.1, ..., 2.0 and one outlier of 50: 22 values, the 95th percentile
+    # at position 0.95 x 21 = 19.95 lies between 1.9 and 2.0: 1.995.
+    values = np.array([[i / 10 for i in range(21)] + [50.0]])
+    assert retention_range(values, "net_mrr_retention") == pytest.approx(1.995)
+    assert retention_range(values, "logo_retention") == 1.0
+    assert retention_range(np.array([[0.5, np.nan]]), "net_mrr_retention") == 1.0
+
+
+@pytest.fixture
+def thirteen(make_workspace):
+    """Thirteen customers, each in its own channel ch01..ch13, paying 10 x its
+    number per month in January 2025: ch01 pays 10, ch13 pays 130."""
+    from fastapi.testclient import TestClient
+    from tests.conftest import line
+    from tests.webapp import PASSWORD
+
+    from revaxis.web import create_app
+
+    ids = [f"c{n:02d}" for n in range(1, 14)]
+    ws = make_workspace(
+        [
+            line(cid, "2025-01-01", "2025-02-01", 10.0 * n)
+            for n, cid in enumerate(ids, 1)
+        ],
+        customers=[
+            {"customer_id": cid, "metadata.channel": f"ch{n:02d}"}
+            for n, cid in enumerate(ids, 1)
+        ],
+    )
+    ws.create_axis("channel", source="metadata.channel", level="customer")
+    ws.users.add("viewer@example.com", PASSWORD, "viewer")
+    with TestClient(create_app(ws)) as client:
+        login(client, "viewer@example.com")
+        yield client
+
+
+def test_segments_chart_top_ten_and_other(thirteen):
+    page = thirteen.get("/segments?as_of=2025-01-31&axis=channel").text
+    figure = _figure(page, "segments-chart")
+    names = [trace["name"] for trace in figure["data"]]
+    # The ten largest, ch13 (130) down to ch04 (40), then ch01..ch03 summed:
+    # 10 + 20 + 30 = 60.
+    assert names == [f"ch{n:02d}" for n in range(13, 3, -1)] + ["Other (3 segments)"]
+    other = figure["data"][-1]
+    assert other["y"] == [60.0]
+    assert other["customdata"] is None
+    colours = [trace["line"]["color"] for trace in figure["data"][:10]]
+    assert len(set(colours)) == 10
+    assert figure["layout"]["legend"]["orientation"] == "v"
+    assert "adds the others up in one line" in _text(page)
+    # The table keeps every segment.
+    assert len(_table(page, "segments-table")) == 1 + 13
+
+
+def test_segments_chart_top_ten_without_other_for_arpa(thirteen):
+    page = thirteen.get("/segments?as_of=2025-01-31&axis=channel&kpi=arpa").text
+    figure = _figure(page, "segments-chart")
+    assert len(figure["data"]) == 10
+    assert "Other" not in " ".join(trace["name"] for trace in figure["data"])
+    assert (
+        "The chart draws only the 10 segments of 13 ranked first by their value "
+        "in 2025-01: this KPI does not add up across segments."
+    ) in _text(page)
+
+
+@pytest.mark.parametrize(
+    ("kpi", "tick", "zero", "title"),
+    [
+        pytest.param("mrr", ",.2~f", True, "MRR (USD)", id="money"),
+        pytest.param("customers", ",~r", True, "Customers", id="count"),
+        pytest.param(
+            "customer_churn_rate", ".1%", False, "Customer churn rate", id="rate"
+        ),
+    ],
+)
+def test_segments_chart_value_axis(viewer, kpi, tick, zero, title):
+    page = viewer.get(f"/segments?{AS_OF}&axis=plan&kpi={kpi}").text
+    figure = _figure(page, "segments-chart")
+    axis = figure["layout"]["yaxis"]
+    assert axis["tickformat"] == tick
+    assert axis["automargin"] is True
+    assert axis["title"]["text"] == title
+    assert (axis.get("rangemode") == "tozero") is zero
+
+
+def test_segments_export_title(viewer):
+    page = viewer.get(f"/segments?{AS_OF}&axis=plan&kpi=churn").text
+    figure = _figure(page, "segments-chart")
+    assert figure["export"]["title"] == (
+        "Churned MRR by Plan · USD · report day Jun 30, 2025"
+    )
+
+
+def test_overview_chart_axes(viewer):
+    figure = _figure(viewer.get(f"/overview?{AS_OF}").text, "movements-chart")
+    layout = figure["layout"]
+    assert layout["yaxis"]["title"]["text"] == "MRR movements (USD)"
+    assert layout["yaxis2"]["tickmode"] == "auto"
+    assert layout["yaxis2"]["rangemode"] == "tozero"
+    assert figure["export"]["title"] == (
+        "MRR movements · USD · report day Jun 30, 2025"
+    )

@@ -346,6 +346,10 @@ def _finish(
     rows["acquired_on"] = rows["customer_id"].map(acquired)
     tenure = pd.to_datetime(rows["date"]) - pd.to_datetime(rows["acquired_on"])
     rows["tenure_days"] = tenure.dt.days.astype("Int64")
+    # Amounts are whole cents, but ARR (12 x MRR) and sums of floats carry
+    # noise such as 399.96000000000004; round it off.
+    for column in ("amount", "contribution"):
+        rows[column] = (rows[column].astype(float) * 100).round() / 100
     rows = rows.sort_values(
         ["contribution", "customer_id", "date"],
         ascending=[False, True, True],

@@ -1,4 +1,9 @@
-"""`GET /api/v1/drill`: the customers and movements behind one report number."""
+"""`GET /api/v1/drill`: the customers and movements behind one report number.
+
+Each parameter is checked before the drill-down runs, so that every error
+names its parameter: `kpi`, `period`, `segment`, `by`, `filter`, `interval`,
+`currency`, `as_of` or `format`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,11 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from revaxis import _periods
 from revaxis._drill import DRILL_KPIS
+from revaxis._errors import PeriodError
+from revaxis.web._api_common import AsOfQuery
+from revaxis.web._api_reports import check_parameters, run_report
 from revaxis.web._app import ApiError, workspace_of
 from revaxis.web._exports import EXPORT_FORMATS, export_response
 from revaxis.web._security import AnyUser
@@ -31,7 +40,7 @@ def drill(
     interval: Annotated[str, Query(description="month, quarter or year")] = "month",
     filter: Annotated[str | None, Query(description="filter expression")] = None,
     currency: Annotated[str | None, Query(description="ISO 4217 code")] = None,
-    as_of: Annotated[dt.date | None, Query(description="report day")] = None,
+    as_of: AsOfQuery = None,
     format: Annotated[str, Query(description="json, csv or xlsx")] = "json",
 ) -> Response | dict[str, object]:
     """List the customers and movements behind `kpi` in `period` for `segment`.
@@ -41,19 +50,42 @@ def drill(
     """
     if format not in ("json", *EXPORT_FORMATS):
         raise ApiError(f"Invalid format {format!r}: use json, csv or xlsx.", "format")
-    keys = [key.strip() for key in (by or "").split(",") if key.strip()]
+    if kpi not in DRILL_KPIS:
+        raise ApiError(
+            f"Invalid KPI {kpi!r} for a drill-down: use one of "
+            f"{', '.join(DRILL_KPIS)}.",
+            "kpi",
+        )
     with workspace_of(request) as ws:
-        result = ws.drill(
-            kpi,
-            period,
-            by=keys,
-            segment=segment or [],
+        checked = check_parameters(
+            ws,
+            by=by,
+            filter_text=filter,
             interval=interval,
             currency=currency,
             as_of=as_of,
-            filter=filter,
         )
-        currency_code = ws.report_currency(currency)
+        try:
+            _periods.parse_label(period, checked.interval)  # type: ignore[arg-type]
+        except PeriodError as exc:
+            raise ApiError(str(exc), "period") from None
+        values = segment or []
+        if len(values) != len(checked.by):
+            raise ApiError(
+                f"Expected {len(checked.by)} segment value(s), one per axis of "
+                f"`by` ({', '.join(checked.by) or 'none'}), and got {len(values)}: "
+                "repeat `segment` once per axis, in the same order.",
+                "segment",
+            )
+        result = run_report(
+            ws.drill,
+            kpi,
+            period,
+            by=checked.by,
+            segment=values,
+            interval=checked.interval,
+            **checked.options(),
+        )
     if format != "json":
         return export_response(
             result.rows, f"revaxis-drill-{result.kpi}-{result.period}", format
@@ -63,7 +95,7 @@ def drill(
         "period": result.period,
         "interval": result.interval,
         "segment": result.segment,
-        "currency": currency_code,
+        "currency": checked.currency,
         "total": result.total,
         "denominator": result.denominator,
         "value": result.value,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -19,10 +19,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from revaxis import _periods
+from revaxis._axes import Axis
 from revaxis._drill import Drill
 from revaxis._errors import RevaxisError
 from revaxis.web._app import ApiError, render, workspace_of
+from revaxis.web._explorer import CHART_SEGMENTS, explore
 from revaxis.web._exports import export_response
+from revaxis.web._report_charts import (
+    cohort_figure,
+    movements_figure,
+    segments_figure,
+)
 from revaxis.web._report_views import (
     CHART_MOVEMENTS,
     COHORT_METRICS,
@@ -31,13 +38,12 @@ from revaxis.web._report_views import (
     KPIS,
     OVERVIEW_TILES,
     Options,
-    SegmentRow,
-    cohort_figure,
+    bucket_edge,
+    is_bucket_axis,
     is_complete,
-    movements_figure,
     net_new_mrr,
     read_options,
-    segments_figure,
+    round_cents,
 )
 from revaxis.web._security import AnyUser
 from revaxis.workspace import Workspace
@@ -46,6 +52,20 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger("revaxis.web.reports")
 
 Show = Callable[[object, str], str]
+
+# Amount columns of the MRR bridge (Workspace.mrr), rounded to the cent.
+BRIDGE_AMOUNTS = [
+    "mrr_start",
+    "new",
+    "expansion",
+    "contraction",
+    "churn",
+    "reactivation",
+    "transfer_in",
+    "transfer_out",
+    "fx",
+    "mrr_end",
+]
 
 
 def _shower(request: Request, currency: str) -> Show:
@@ -93,8 +113,14 @@ def _query_url(path: str, query: dict[str, str]) -> str:
     return f"{path}?{urlencode(query)}" if query else path
 
 
-def _axis_choices(ws: Workspace) -> list[tuple[str, str]]:
-    return [(key, axis.label) for key, axis in ws.axes_registry().items()]
+def _axis_choices(registry: Mapping[str, Axis]) -> list[tuple[str, str]]:
+    return [(key, axis.label) for key, axis in registry.items()]
+
+
+def _axis_labels(request: Request, registry: Mapping[str, Axis]) -> dict[str, str]:
+    """Return each axis key's label in the page's language."""
+    gettext = request.state.formatter.gettext
+    return {key: gettext(axis.label) for key, axis in registry.items()}
 
 
 def _export(request: Request) -> str | None:
@@ -107,6 +133,23 @@ def _is_htmx(request: Request) -> bool:
 
 def _report_day(options: Options) -> dt.date:
     return options.as_of or dt.date.today()
+
+
+def _export_title(request: Request, subject: str, currency: str, day: dt.date) -> str:
+    """Return the title of a chart's PNG download: what it shows, the currency
+    and the report day, so that the image is readable without the page."""
+    formatter = request.state.formatter
+    report_day = formatter.gettext("report day %(day)s", day=formatter.date(day))
+    return f"{subject} · {currency} · {report_day}"
+
+
+def _round_amounts(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Round the amount columns of `frame` that it has to the cent."""
+    frame = frame.copy()
+    for column in columns:
+        if column in frame.columns:
+            frame[column] = round_cents(frame[column])
+    return frame
 
 
 # Overview -----------------------------------------------------------------
@@ -127,7 +170,7 @@ def overview(request: Request, user: AnyUser) -> Response:
     params = dict(request.query_params)
     table = params.get("table", "kpis")
     with workspace_of(request) as ws:
-        options = read_options(params, [])
+        options = read_options(params, None)
         currency = ws.report_currency()
         kpis = bridge = None
         if not options.errors:
@@ -135,7 +178,7 @@ def overview(request: Request, user: AnyUser) -> Response:
                 kpis = ws.kpis(interval=options.interval, as_of=options.as_of)
                 bridge = ws.mrr(interval=options.interval, as_of=options.as_of)
             except RevaxisError as exc:
-                options.errors.append(str(exc))
+                options.add_library_error(exc)
     show = _shower(request, currency)
     gettext = request.state.formatter.gettext
     if kpis is None or bridge is None or kpis.empty:
@@ -149,7 +192,10 @@ def overview(request: Request, user: AnyUser) -> Response:
             intervals=_periods.INTERVALS,
             empty=not options.errors,
         )
+    bridge = _round_amounts(bridge, BRIDGE_AMOUNTS)
     bridge["net_new_mrr"] = net_new_mrr(bridge)
+    money_kpis = [key for key, kpi in KPIS.items() if kpi.kind == "money"]
+    kpis = _round_amounts(kpis, money_kpis)
     labels = kpis["period"].tolist()
     latest, complete = _latest_complete(labels, options)
     shown = labels[max(0, latest + 1 - DEFAULT_PERIODS) : latest + 1]
@@ -186,12 +232,22 @@ def overview(request: Request, user: AnyUser) -> Response:
             }
         )
     chart_labels = {key: gettext(label) for key, label, _ in CHART_MOVEMENTS}
-    chart_labels.update(mrr=gettext("MRR"), movements=gettext("MRR movements"))
+    chart_labels.update(
+        mrr=gettext("MRR"),
+        mrr_axis=f"{gettext('MRR')} ({currency})",
+        movements_axis=f"{gettext('MRR movements')} ({currency})",
+    )
     drill = {"interval": options.interval}
     if options.as_of:
         drill["as_of"] = options.as_of.isoformat()
     figure = movements_figure(
-        bridge, chart_labels, request.state.formatter.language, drill
+        bridge,
+        chart_labels,
+        request.state.formatter.language,
+        drill,
+        _export_title(
+            request, gettext("MRR movements"), currency, _report_day(options)
+        ),
     )
     return render(
         request,
@@ -221,91 +277,104 @@ def overview(request: Request, user: AnyUser) -> Response:
 # Segments explorer --------------------------------------------------------
 
 
-def _explorer_rows(
-    ws: Workspace, kpi: str, options: Options
-) -> tuple[list[str], list[SegmentRow]]:
-    """Compute `kpi` per segment and period: the period labels shown and one
-    row per segment, largest last value first."""
-    arguments = {
-        "by": options.axes or None,
-        "start": options.start,
-        "end": options.end,
-        "interval": options.interval,
-        "as_of": options.as_of,
-        "filter": options.filter,
-    }
-    if KPIS[kpi].source == "mrr":
-        frame = ws.mrr(**arguments)
-        frame["net_new_mrr"] = net_new_mrr(frame)
-    else:
-        frame = ws.kpis(**arguments)
-    periods = sorted(frame["period"].unique().tolist())
-    if not options.start:
-        periods = periods[-DEFAULT_PERIODS:]
-    frame = frame[frame["period"].isin(periods)]
-    rows: list[SegmentRow] = []
-    if options.axes:
-        groups = frame.groupby(options.axes, sort=True, dropna=False)
-        for values, group in groups:
-            values = [
-                str(v) for v in (values if isinstance(values, tuple) else [values])
-            ]
-            cells = dict(zip(group["period"], group[kpi].astype(float), strict=True))
-            rows.append(SegmentRow(values, " · ".join(values), cells))
-    else:
-        cells = dict(zip(frame["period"], frame[kpi].astype(float), strict=True))
-        rows.append(SegmentRow([], "", cells))
-    for row in rows:
-        row.cells = {p: (None if pd.isna(v) else v) for p, v in row.cells.items()}
-    last = periods[-1] if periods else None
-
-    def largest_first(row: SegmentRow) -> tuple[float, str]:
-        value = row.cells.get(last) if last else None
-        return (-(value if value is not None else float("-inf")), row.label)
-
-    rows.sort(key=largest_first)
-    return periods, rows
-
-
 def _explorer_context(request: Request, ws: Workspace) -> dict[str, object]:
     """Read the explorer's options, run its report and build the page context."""
     params = dict(request.query_params)
-    choices = _axis_choices(ws)
-    options = read_options(params, [key for key, _ in choices])
-    kpi = params.get("kpi") or "mrr"
-    if kpi not in EXPLORER_KPIS:
-        options.errors.append(
-            f"Unknown KPI {kpi!r}: choose one of {', '.join(EXPLORER_KPIS)}."
+    registry = ws.axes_registry()
+    options = read_options(params, registry)
+    formatter = request.state.formatter
+    gettext = formatter.gettext
+    kpi_key = params.get("kpi") or "mrr"
+    if kpi_key not in EXPLORER_KPIS:
+        options.add_error(
+            "Unknown KPI '%(kpi)s': choose one of %(choices)s.",
+            kpi=kpi_key,
+            choices=", ".join(EXPLORER_KPIS),
         )
-        kpi = "mrr"
+        kpi_key = "mrr"
+    kpi = KPIS[kpi_key]
     currency = ws.report_currency()
-    periods: list[str] = []
-    rows: list[SegmentRow] = []
+    exploration = None
     if not options.errors:
         try:
-            periods, rows = _explorer_rows(ws, kpi, options)
+            exploration = explore(ws, kpi, options, registry)
         except RevaxisError as exc:
-            options.errors.append(str(exc))
-    query = {**options.query(), "kpi": kpi}
-    gettext = request.state.formatter.gettext
+            options.add_library_error(exc)
+    periods = exploration.periods if exploration else []
+    rows = exploration.rows if exploration else []
+    chart_rows = exploration.chart_rows if exploration else []
+    in_progress = exploration.in_progress if exploration else None
+    left_out = exploration.left_out if exploration else 0
+    axis_labels = _axis_labels(request, registry)
     if not options.axes:
         for row in rows:
             row.label = gettext("All customers")
+    for row in chart_rows:
+        if row.other:
+            row.label = gettext("Other (%(count)s segments)", count=left_out)
+
+    kpi_label = gettext(kpi.label)
+    axes_text = " × ".join(axis_labels[key] for key in options.axes)
+    subject = kpi_label
+    if options.axes:
+        subject = gettext("%(kpi)s by %(axes)s", kpi=kpi_label, axes=axes_text)
+    axis_title = f"{kpi_label} ({currency})" if kpi.kind == "money" else kpi_label
     figure = segments_figure(
-        rows,
+        chart_rows,
         periods,
-        KPIS[kpi].kind,
-        gettext(KPIS[kpi].label),
-        request.state.formatter.language,
+        in_progress,
+        kpi.kind,
+        axis_title,
+        formatter.language,
+        {
+            "in_progress": gettext("in progress"),
+            "export": _export_title(request, subject, currency, _report_day(options)),
+        },
     )
+    chart_note = None
+    if left_out:
+        complete = [p for p in periods if p != in_progress] or periods
+        if kpi.flow:
+            basis = gettext(
+                "their total over %(first)s to %(last)s",
+                first=complete[0],
+                last=complete[-1],
+            )
+        else:
+            basis = gettext("their value in %(period)s", period=complete[-1])
+        values = {"shown": CHART_SEGMENTS, "total": len(rows), "basis": basis}
+        if kpi.additive:
+            chart_note = gettext(
+                "The chart draws the %(shown)s segments of %(total)s ranked first "
+                "by %(basis)s, and adds the others up in one line. The table "
+                "lists every segment.",
+                **values,
+            )
+        else:
+            chart_note = gettext(
+                "The chart draws only the %(shown)s segments of %(total)s ranked "
+                "first by %(basis)s: this KPI does not add up across segments. "
+                "The table lists every segment.",
+                **values,
+            )
+    query = {**options.query(), "kpi": kpi.key}
     return {
         "options": options,
-        "kpi": KPIS[kpi],
+        "kpi": kpi,
         "kpis": [KPIS[k] for k in EXPLORER_KPIS],
-        "axis_choices": choices,
+        "axis_choices": _axis_choices(registry),
+        "axis_labels": axis_labels,
+        "subject": subject,
         "intervals": _periods.INTERVALS,
         "periods": periods,
         "rows": rows,
+        "in_progress": in_progress,
+        "report_day": _report_day(options),
+        "chart_note": chart_note,
+        # The range shown, or what was typed when it was invalid.
+        "range_from": options.start
+        or (periods[0] if periods else params.get("from", "")),
+        "range_to": options.end or (periods[-1] if periods else params.get("to", "")),
         "figure": figure,
         "query": query,
         "results_url": _query_url("/segments/results", query),
@@ -316,10 +385,10 @@ def _explorer_context(request: Request, ws: Workspace) -> dict[str, object]:
 
 def _explorer_export(context: dict[str, object], fmt: str) -> Response:
     options: Options = context["options"]  # type: ignore[assignment]
-    rows: list[SegmentRow] = context["rows"]  # type: ignore[assignment]
+    rows = context["rows"]
     periods: list[str] = context["periods"]  # type: ignore[assignment]
     records = []
-    for row in rows:
+    for row in rows:  # type: ignore[attr-defined]
         record: dict[str, object] = dict(zip(options.axes, row.values, strict=True))
         record.update({p: row.cells.get(p) for p in periods})
         records.append(record)
@@ -329,30 +398,38 @@ def _explorer_export(context: dict[str, object], fmt: str) -> Response:
     return export_response(frame, f"revaxis-{kpi}-by-{by}", fmt)
 
 
-@router.get("/segments")
-def segments(request: Request, user: AnyUser) -> Response:
-    """Render the explorer: options form, chart, comparison table and drill-down
-    panel."""
-    with workspace_of(request) as ws:
-        context = _explorer_context(request, ws)
-    status = 400 if context["options"].errors else 200  # type: ignore[attr-defined]
-    return render(request, "segments.html", status, **context)
-
-
-@router.get("/segments/results")
-def segments_results(request: Request, user: AnyUser) -> Response:
-    """Render the explorer's chart and table, which htmx swaps in when an option
-    changes, or download the table."""
+def _explorer_response(request: Request, template: str) -> Response:
+    """Render the explorer page or its results fragment, or download its table
+    when the query has `format`."""
     with workspace_of(request) as ws:
         context = _explorer_context(request, ws)
     options: Options = context["options"]  # type: ignore[assignment]
     fmt = _export(request)
     if fmt and not options.errors:
         return export_response_or_error(request, lambda: _explorer_export(context, fmt))
-    status = 200 if _is_htmx(request) or not options.errors else 400
-    response = render(request, "_segments_results.html", status, **context)
-    response.headers["HX-Push-Url"] = _query_url("/segments", context["query"])  # type: ignore[arg-type]
+    fragment = template.startswith("_")
+    status = 200 if (fragment and _is_htmx(request)) or not options.errors else 400
+    # A fragment swapped in by htmx also replaces the range fields of the form.
+    context["swap_range"] = fragment and _is_htmx(request)
+    response = render(request, template, status, **context)
+    if fragment:
+        query: dict[str, str] = context["query"]  # type: ignore[assignment]
+        response.headers["HX-Push-Url"] = _query_url("/segments", query)
     return response
+
+
+@router.get("/segments")
+def segments(request: Request, user: AnyUser) -> Response:
+    """Render the explorer: options form, chart, comparison table and drill-down
+    panel, or download the table."""
+    return _explorer_response(request, "segments.html")
+
+
+@router.get("/segments/results")
+def segments_results(request: Request, user: AnyUser) -> Response:
+    """Render the explorer's chart and table, which htmx swaps in when an option
+    changes, or download the table."""
+    return _explorer_response(request, "_segments_results.html")
 
 
 def export_response_or_error(
@@ -372,14 +449,14 @@ def segments_drill(request: Request, user: AnyUser) -> Response:
     params = dict(request.query_params)
     drill: Drill | None = None
     with workspace_of(request) as ws:
-        choices = _axis_choices(ws)
-        options = read_options(params, [key for key, _ in choices])
+        registry = ws.axes_registry()
+        options = read_options(params, registry)
         kpi = params.get("kpi") or "mrr"
         period = (params.get("period") or "").strip()
         values = [params.get(n, "") for n in ("value", "value2")][: len(options.axes)]
         currency = ws.report_currency()
         if not period:
-            options.errors.append("Missing period: click a number of the table.")
+            options.add_error("Missing period: click a number of the table.")
         if not options.errors:
             try:
                 drill = ws.drill(
@@ -392,7 +469,7 @@ def segments_drill(request: Request, user: AnyUser) -> Response:
                     filter=options.filter,
                 )
             except RevaxisError as exc:
-                options.errors.append(str(exc))
+                options.add_library_error(exc)
     fmt = _export(request)
     if fmt and drill is not None:
         name = f"revaxis-drill-{drill.kpi}-{drill.period}"
@@ -416,6 +493,7 @@ def segments_drill(request: Request, user: AnyUser) -> Response:
         kpi=KPIS.get(kpi),
         kpi_key=kpi,
         axes=options.axes,
+        axis_labels=_axis_labels(request, registry),
         export_url=_query_url("/segments/drill", query),
         show=_shower(request, currency),
     )
@@ -430,20 +508,27 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
 
 
 def _cohort_matrix(
-    frame: pd.DataFrame, axes: list[str], metric: str
+    frame: pd.DataFrame, axes: list[str], metric: str, buckets: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
     """Pivot long cohort rows to one row per cohort (and segment) and one column
-    per age. Return that matrix, the cohort sizes of its rows, and the ages."""
+    per age. Return that matrix, the cohort sizes of its rows, and the ages.
+
+    Rows run by cohort, then by segment: in the order of bucket edges when
+    `buckets` is true, else alphabetically."""
     index = ["cohort", *axes]
     # Unstacking keeps only the cohort and segment pairs that exist.
     matrix = frame.set_index([*index, "age"])[metric].unstack("age")
     ages = sorted(int(a) for a in frame["age"].unique())
     matrix = matrix.reindex(columns=ages).sort_index()
+    if axes and buckets:
+        keys = sorted(matrix.index, key=lambda key: (key[0], bucket_edge(key[1])))
+        matrix = matrix.reindex(pd.MultiIndex.from_tuples(keys, names=index))
     sizes = (
         frame[frame["age"] == 0]
         .set_index(index)[["customers", "mrr_initial"]]
         .reindex(matrix.index)
     )
+    sizes["mrr_initial"] = round_cents(sizes["mrr_initial"])
     return matrix, sizes, ages
 
 
@@ -454,13 +539,14 @@ def cohorts(request: Request, user: AnyUser) -> Response:
     metric = params.get("metric") or "logo_retention"
     frame = None
     with workspace_of(request) as ws:
-        choices = _axis_choices(ws)
-        options = read_options(params, [key for key, _ in choices])
+        registry = ws.axes_registry()
+        options = read_options(params, registry)
         currency = ws.report_currency()
         if metric not in COHORT_METRICS:
-            options.errors.append(
-                f"Unknown retention metric {metric!r}: choose one of "
-                f"{', '.join(COHORT_METRICS)}."
+            options.add_error(
+                "Unknown retention metric '%(metric)s': choose one of %(choices)s.",
+                metric=metric,
+                choices=", ".join(COHORT_METRICS),
             )
             metric = "logo_retention"
         if not options.errors:
@@ -472,17 +558,19 @@ def cohorts(request: Request, user: AnyUser) -> Response:
                     filter=options.filter,
                 )
             except RevaxisError as exc:
-                options.errors.append(str(exc))
+                options.add_library_error(exc)
     axes = options.axes[:1]
     show = _shower(request, currency)
     gettext = request.state.formatter.gettext
+    axis_labels = _axis_labels(request, registry)
     query = {**options.query(), "metric": metric}
     query.pop("axis2", None)
     context: dict[str, object] = {
         "options": options,
         "metric": metric,
         "metrics": {k: gettext(v) for k, v in COHORT_METRICS.items()},
-        "axis_choices": choices,
+        "axis_choices": _axis_choices(registry),
+        "axis_labels": axis_labels,
         "intervals": _periods.INTERVALS,
         "axes": axes,
         "query": query,
@@ -490,7 +578,9 @@ def cohorts(request: Request, user: AnyUser) -> Response:
         "matrix": None,
     }
     if frame is not None and not frame.empty:
-        matrix, sizes, ages = _cohort_matrix(frame, axes, metric)
+        buckets = bool(axes) and is_bucket_axis(registry[axes[0]])
+        matrix, sizes, ages = _cohort_matrix(frame, axes, metric, buckets)
+        # Each row reads "2025-03 · Basic annual": the cohort, then the segment.
         labels = [
             " · ".join(str(v) for v in (key if isinstance(key, tuple) else (key,)))
             for key in matrix.index
@@ -511,6 +601,11 @@ def cohorts(request: Request, user: AnyUser) -> Response:
             [show(v, "rate") if not pd.isna(v) else "" for v in row]
             for row in matrix.to_numpy()
         ]
+        subject = gettext(COHORT_METRICS[metric])
+        if axes:
+            subject = gettext(
+                "%(kpi)s by %(axes)s", kpi=subject, axes=axis_labels[axes[0]]
+            )
         context.update(
             matrix=matrix,
             sizes=sizes,
@@ -523,7 +618,9 @@ def cohorts(request: Request, user: AnyUser) -> Response:
                 labels,
                 texts,
                 (gettext("Age (periods)"), gettext("Cohort")),
+                metric,
                 request.state.formatter.language,
+                _export_title(request, subject, currency, _report_day(options)),
             ),
         )
     status = 400 if options.errors else 200

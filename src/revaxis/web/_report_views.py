@@ -1,16 +1,21 @@
-"""What the report pages show: the KPI catalog, page options read from the query
-string, and Plotly figures built as plain dicts (rendered by static/app.js)."""
+"""Content rules of the report pages: the KPI catalog, page options read from
+the query string with the errors found, and the order and rounding of values.
+The Plotly figures are built in `_report_charts`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
 
-from revaxis import _periods
-from revaxis._errors import InputError
+from revaxis import _axes, _periods
+from revaxis._axes import Axis
+from revaxis._errors import InputError, UnknownAxisError
 
 Kind = Literal["money", "count", "rate", "ratio", "months"]
 
@@ -26,22 +31,53 @@ class Kpi:
     source: Literal["mrr", "kpis"]
     # Whether a rise is good news (green) or bad news (red, the churn rates).
     higher_is_better: bool = True
+    # Whether the values of several segments add up, so that a chart can draw
+    # the segments it leaves out as one summed "Other" line. Ratios do not.
+    additive: bool = False
+    # Whether the KPI counts what happened during a period, so that the values
+    # of several periods add up (movements); levels and ratios do not.
+    flow: bool = False
 
 
 KPIS: dict[str, Kpi] = {
     k.key: k
     for k in [
-        Kpi("mrr", "MRR", "money", "kpis"),
-        Kpi("arr", "ARR", "money", "kpis"),
-        Kpi("net_new_mrr", "Net new MRR", "money", "mrr"),
-        Kpi("new", "New MRR", "money", "mrr"),
-        Kpi("expansion", "Expansion MRR", "money", "mrr"),
-        Kpi("contraction", "Contraction MRR", "money", "mrr", False),
-        Kpi("churn", "Churned MRR", "money", "mrr", False),
-        Kpi("reactivation", "Reactivation MRR", "money", "mrr"),
-        Kpi("customers", "Customers", "count", "kpis"),
-        Kpi("new_customers", "New customers", "count", "kpis"),
-        Kpi("churned_customers", "Churned customers", "count", "kpis", False),
+        Kpi("mrr", "MRR", "money", "kpis", additive=True),
+        Kpi("arr", "ARR", "money", "kpis", additive=True),
+        Kpi("net_new_mrr", "Net new MRR", "money", "mrr", additive=True, flow=True),
+        Kpi("new", "New MRR", "money", "mrr", additive=True, flow=True),
+        Kpi("expansion", "Expansion MRR", "money", "mrr", additive=True, flow=True),
+        Kpi(
+            "contraction",
+            "Contraction MRR",
+            "money",
+            "mrr",
+            False,
+            additive=True,
+            flow=True,
+        ),
+        Kpi("churn", "Churned MRR", "money", "mrr", False, additive=True, flow=True),
+        Kpi(
+            "reactivation",
+            "Reactivation MRR",
+            "money",
+            "mrr",
+            additive=True,
+            flow=True,
+        ),
+        Kpi("customers", "Customers", "count", "kpis", additive=True),
+        Kpi(
+            "new_customers", "New customers", "count", "kpis", additive=True, flow=True
+        ),
+        Kpi(
+            "churned_customers",
+            "Churned customers",
+            "count",
+            "kpis",
+            False,
+            additive=True,
+            flow=True,
+        ),
         Kpi("arpa", "ARPA", "money", "kpis"),
         Kpi("customer_churn_rate", "Customer churn rate", "rate", "kpis", False),
         Kpi("gross_mrr_churn_rate", "Gross MRR churn rate", "rate", "kpis", False),
@@ -112,18 +148,52 @@ class SegmentRow:
     values: list[str]
     label: str
     cells: dict[str, float | None]
+    # Whether the row is a chart's "Other" line: the sum of the segments it
+    # does not draw, with no axis values and no drill-down.
+    other: bool = False
+
+
+def round_cents(values: pd.Series) -> pd.Series:
+    """Round amounts to the cent, so that float sums such as 7002.419999999999
+    show and export as 7002.42."""
+    return (values.astype(float) * 100).round() / 100
 
 
 def net_new_mrr(frame: pd.DataFrame) -> pd.Series:
     """Net new MRR of MRR bridge rows: new + expansion + reactivation -
-    contraction - churn (transfers and fx left out)."""
-    return (
-        frame["new"]
-        + frame["expansion"]
-        + frame["reactivation"]
-        - frame["contraction"]
-        - frame["churn"]
+    contraction - churn (transfers and fx left out), summed in whole cents."""
+    cents = {
+        name: (frame[name].astype(float) * 100).round()
+        for name in ("new", "expansion", "reactivation", "contraction", "churn")
+    }
+    total = (
+        cents["new"]
+        + cents["expansion"]
+        + cents["reactivation"]
+        - cents["contraction"]
+        - cents["churn"]
     )
+    return total / 100
+
+
+@dataclass(frozen=True)
+class PageError:
+    """An invalid option as a page shows it. The page's own messages are
+    English msgids with `%(name)s` values, translated when shown. Library
+    messages (`translate=False`) are shown as they are, in English."""
+
+    message: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    translate: bool = True
+
+    def text(self, gettext: Callable[..., str]) -> str:
+        """Return the message in the page's language."""
+        if not self.translate:
+            return self.message
+        return gettext(self.message, **self.values)
+
+    def __str__(self) -> str:
+        return self.message % self.values if self.values else self.message
 
 
 @dataclass
@@ -140,7 +210,16 @@ class Options:
     end: str | None = None
     filter: str | None = None
     axes: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[PageError] = field(default_factory=list)
+
+    def add_error(self, message: str, **values: object) -> None:
+        """Record a message of the page: an English msgid and its values."""
+        self.errors.append(PageError(message, values))
+
+    def add_library_error(self, exc: Exception) -> None:
+        """Record the message of a library error, kept as the library wrote it
+        (with its "Did you mean" suggestion, for example)."""
+        self.errors.append(PageError(str(exc), translate=False))
 
     def query(self) -> dict[str, str]:
         """Return the options as query parameters for links and forms."""
@@ -159,50 +238,76 @@ class Options:
         return out
 
 
-def read_options(params: dict[str, str], axis_keys: list[str]) -> Options:
+def read_options(
+    params: Mapping[str, str], registry: Mapping[str, Axis] | None
+) -> Options:
     """Read interval, as_of, from, to, filter, axis and axis2 from a query.
 
-    Period labels are checked here; the filter expression is checked by the
-    workspace when the report runs."""
+    Period labels are checked here and written in the interval's own labels
+    (see `period_in_interval`). Axes are read only when `registry` is given,
+    and checked against it. The filter expression is checked by the workspace
+    when the report runs."""
     options = Options()
     interval = params.get("interval") or "month"
     try:
         options.interval = _periods.check_interval(interval)
     except InputError as exc:
-        options.errors.append(str(exc))
+        options.add_library_error(exc)
     as_of = (params.get("as_of") or "").strip()
     if as_of:
         try:
             options.as_of = dt.date.fromisoformat(as_of)
         except ValueError:
-            options.errors.append(
-                f"Invalid report day {as_of!r}: write a date as 2025-06-30."
+            options.add_error(
+                "Invalid report day '%(day)s': write a date as 2025-06-30.", day=as_of
             )
     for name in ("from", "to"):
         text = (params.get(name) or "").strip()
         if not text:
             continue
         try:
-            _periods.parse_label(text, options.interval)
+            label = period_in_interval(text, options.interval, last=name == "to")
         except InputError as exc:
-            options.errors.append(str(exc))
+            options.add_library_error(exc)
             continue
         if name == "from":
-            options.start = text
+            options.start = label
         else:
-            options.end = text
+            options.end = label
     options.filter = (params.get("filter") or "").strip() or None
+    if registry is None:
+        return options
     for name in ("axis", "axis2"):
         key = (params.get(name) or "").strip()
         if not key or key in options.axes:
             continue
-        if key not in axis_keys:
-            options.errors.append(
-                f"Unknown axis {key!r}: choose one of {', '.join(axis_keys)}."
-            )
+        try:
+            _axes.resolve([key], dict(registry))
+        except UnknownAxisError as exc:
+            options.add_library_error(exc)
             continue
         options.axes.append(key)
     return options
+
+
+def period_in_interval(text: str, interval: _periods.Interval, *, last: bool) -> str:
+    """Return the label, in `interval`, of the period in which the period that
+    `text` names starts, or with `last` ends.
+
+    A range typed in one interval then still reads right after the interval
+    changes: with quarters, 2025-02 is 2025-Q1; with months, 2025-Q2 is 2025-04
+    as a start and 2025-06 as an end. Raises PeriodError for an invalid label."""
+    first_day = _periods.parse_label(text, interval)
+    own = interval
+    for candidate in _periods.INTERVALS:
+        start = _periods.parse_label(text, candidate)
+        if _periods.label(start, candidate) == text.strip().upper():
+            own, first_day = candidate, start
+            break
+    day = first_day
+    if last:
+        day = _periods.next_start(first_day, own) - dt.timedelta(days=1)
+    return _periods.label(_periods.period_start(day, interval), interval)
 
 
 def is_complete(label: str, interval: _periods.Interval, report_day: dt.date) -> bool:
@@ -211,132 +316,21 @@ def is_complete(label: str, interval: _periods.Interval, report_day: dt.date) ->
     return _periods.next_start(start, interval) <= report_day + dt.timedelta(days=1)
 
 
-def separators(language: str) -> str:
-    """Plotly's decimal and thousands separators for a language."""
-    return ",\u202f" if language == "fr" else ".,"
+# Lower edge of a bucket label such as "100-500", "1000+" or "1e+06+".
+_BUCKET_EDGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)", re.IGNORECASE)
 
 
-def movements_figure(
-    bridge: pd.DataFrame, labels: dict[str, str], language: str, drill: dict[str, str]
-) -> dict[str, object]:
-    """Stack positive movements above zero and negative ones below, with the MRR
-    at each period's end as a line on a second axis."""
-    periods = bridge["period"].tolist()
-    data: list[dict[str, object]] = []
-    for key, _, colour in CHART_MOVEMENTS:
-        sign = -1 if key in ("contraction", "churn") else 1
-        data.append(
-            {
-                "type": "bar",
-                "name": labels[key],
-                "x": periods,
-                "y": [sign * float(v) for v in bridge[key]],
-                "marker": {"color": colour},
-                "customdata": [{**drill, "kpi": key, "period": p} for p in periods],
-                "hovertemplate": "%{x}: %{y:,.2f}<extra>" + labels[key] + "</extra>",
-            }
-        )
-    data.append(
-        {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": labels["mrr"],
-            "x": periods,
-            "y": [float(v) for v in bridge["mrr_end"]],
-            "yaxis": "y2",
-            "line": {"color": "#1f4e79", "width": 3},
-            "customdata": [{**drill, "kpi": "mrr", "period": p} for p in periods],
-            "hovertemplate": "%{x}: %{y:,.2f}<extra>" + labels["mrr"] + "</extra>",
-        }
-    )
-    return {
-        "data": data,
-        "layout": {
-            "barmode": "relative",
-            "margin": {"t": 30, "r": 80, "b": 50, "l": 70},
-            "separators": separators(language),
-            "xaxis": {"type": "category"},
-            "yaxis": {"title": {"text": labels["movements"]}, "zeroline": True},
-            "yaxis2": {
-                "title": {"text": labels["mrr"]},
-                "overlaying": "y",
-                "side": "right",
-                "rangemode": "tozero",
-                "showgrid": False,
-            },
-            "legend": {"orientation": "h", "y": -0.15},
-        },
-    }
+def is_bucket_axis(axis: Axis) -> bool:
+    """Return whether an axis' values are buckets of a number, which read in
+    the order of their edges. MRR bands count too: the registry keeps their
+    edges out of `buckets`, because their history applies them."""
+    if axis.source == "computed.lifecycle":
+        return False
+    return bool(axis.buckets) or axis.source == "computed.mrr_band"
 
 
-def segments_figure(
-    rows: list[SegmentRow],
-    periods: list[str],
-    kind: Kind,
-    title: str,
-    language: str,
-) -> dict[str, object]:
-    """Draw one line per segment; a click on a point opens its drill-down."""
-    data = []
-    for row in rows:
-        point = dict(zip(("value", "value2"), row.values, strict=False))
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": row.label,
-                "x": periods,
-                "y": [row.cells.get(p) for p in periods],
-                "customdata": [{**point, "period": p} for p in periods],
-            }
-        )
-    tick = {"rate": ".1%", "money": ",.2f", "count": ",d"}.get(kind, ",.2f")
-    return {
-        "data": data,
-        "layout": {
-            "separators": separators(language),
-            "xaxis": {"type": "category"},
-            "yaxis": {"title": {"text": title}, "tickformat": tick},
-            "legend": {"orientation": "h", "y": -0.15},
-            "hovermode": "closest",
-        },
-    }
-
-
-def cohort_figure(
-    matrix: pd.DataFrame,
-    ages: list[int],
-    labels: list[str],
-    texts: list[list[str]],
-    axis_titles: tuple[str, str],
-    language: str,
-) -> dict[str, object]:
-    """Draw a retention heatmap: one row per cohort (and segment), one column per
-    age, the cells coloured by retention and labelled with it."""
-    z = [[None if pd.isna(v) else float(v) for v in row] for row in matrix.to_numpy()]
-    return {
-        "data": [
-            {
-                "type": "heatmap",
-                "x": [str(a) for a in ages],
-                "y": labels,
-                "z": z,
-                "text": texts,
-                "texttemplate": "%{text}",
-                "hovertemplate": "%{y}, %{x}: %{text}<extra></extra>",
-                "colorscale": "Blues",
-                "zmin": 0,
-                "zmax": max([1.0, *(v for r in z for v in r if v is not None)]),
-            }
-        ],
-        "layout": {
-            "separators": separators(language),
-            "xaxis": {"title": {"text": axis_titles[0]}, "type": "category"},
-            "yaxis": {
-                "title": {"text": axis_titles[1]},
-                "type": "category",
-                "autorange": "reversed",
-            },
-            "height": max(320, 60 + 28 * len(labels)),
-        },
-    }
+def bucket_edge(label: str) -> float:
+    """Return the lower edge of a bucket label ("100-500" is 100, "1000+" is
+    1000); a label without one (no value) sorts last, as infinity."""
+    found = _BUCKET_EDGE.match(label)
+    return float(found[1]) if found else math.inf
