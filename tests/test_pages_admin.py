@@ -647,6 +647,17 @@ def test_token_shown_once_and_revoked(viewer):
     assert _ws(viewer).users.tokens("viewer@example.com") == []
 
 
+def test_unused_token_lists_as_never(viewer):
+    csrf = login(viewer, "viewer@example.com")
+    created = viewer.post("/settings/tokens", data={"csrf_token": csrf, "name": "bi"})
+    assert created.status_code == 200
+    assert created.headers["cache-control"] == "no-store"
+    page = viewer.get("/settings")
+    assert page.status_code == 200
+    row = re.search(r"<td>bi</td>.*?</tr>", page.text, re.S)[0]
+    assert "never" in row
+
+
 def test_admin_manages_users(admin):
     page = admin.get("/settings").text
     assert _rows(page, "user") == [

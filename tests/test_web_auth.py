@@ -183,9 +183,11 @@ def test_cookie_write_needs_csrf_header(web_client):
 
 def test_bearer_token_works_without_csrf(web_client):
     token = login(web_client, "editor@example.com")
-    created = web_client.post(
+    response = web_client.post(
         "/api/v1/tokens", json={"name": "script"}, headers={"X-CSRF-Token": token}
-    ).json()
+    )
+    assert response.headers["cache-control"] == "no-store"
+    created = response.json()
     assert created["token"].startswith("rvx_")
     web_client.cookies.clear()
     bearer = {"Authorization": f"Bearer {created['token']}"}
@@ -527,3 +529,44 @@ def test_language_link_keeps_query(web_client):
     link = html.unescape(re.search(r'href="(/lang/fr\?[^"]+)"', page.text).group(1))
     response = web_client.get(link, follow_redirects=False)
     assert response.headers["location"] == "/login?next=/segments"
+
+
+def test_unexpected_error_is_json_500(web_workspace_copy, caplog):
+    application = create_app(web_workspace_copy)
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    # A route that fails on purpose stands for any bug behind a route.
+    application.add_api_route("/api/v1/fail", fail)
+    with TestClient(application, raise_server_exceptions=False) as client:
+        with caplog.at_level(logging.ERROR, logger="revaxis.web"):
+            response = client.get("/api/v1/fail")
+    application.state.workspace.close()
+    assert response.status_code == 500
+    assert response.json()["error"]["message"].startswith("Internal error")
+    assert "boom" not in response.text
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert any("GET /api/v1/fail failed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "body", ['{"name":', "[1, 2]", "name=x"], ids=["truncated", "array", "form"]
+)
+def test_malformed_body_names_body(web_client, body):
+    headers = {"X-CSRF-Token": login(web_client, "viewer@example.com")}
+    headers["Content-Type"] = "application/json"
+    response = web_client.post("/api/v1/tokens", content=body, headers=headers)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["parameter"] == "body"
+    assert error["message"].startswith("Invalid request body")
+
+
+def test_login_redirect_keeps_query(web_client):
+    response = web_client.get("/segments?kpi=mrr&axis=plan", follow_redirects=False)
+    assert response.headers["location"] == (
+        "/login?next=%2Fsegments%3Fkpi%3Dmrr%26axis%3Dplan"
+    )
+    login_page = web_client.get(response.headers["location"])
+    assert 'value="/segments?kpi=mrr&amp;axis=plan"' in login_page.text

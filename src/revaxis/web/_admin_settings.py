@@ -38,9 +38,16 @@ def settings_frame(values: dict[str, str | None]) -> pd.DataFrame:
 
 
 def tokens_frame(request: Request, email: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        _token_rows(request, email),
+        columns=["id", "name", "created_at", "last_used_at"],
+    )
+
+
+def _token_rows(request: Request, email: str) -> list[dict[str, object]]:
     with users_of(request) as users:
         tokens = users.tokens(email)
-    rows = [
+    return [
         {
             "id": t.token_id,
             "name": t.name,
@@ -49,7 +56,6 @@ def tokens_frame(request: Request, email: str) -> pd.DataFrame:
         }
         for t in tokens
     ]
-    return pd.DataFrame(rows, columns=["id", "name", "created_at", "last_used_at"])
 
 
 def users_frame(request: Request) -> pd.DataFrame:
@@ -80,7 +86,9 @@ def _settings_page(
         "admin/settings.html",
         status_code,
         settings=settings_frame(values).to_dict(orient="records"),
-        tokens=tokens_frame(request, user.email).to_dict(orient="records"),
+        # The tokens themselves, not the frame's rows: a frame turns a missing
+        # last_used_at into NaT, which templates would take for a date.
+        tokens=_token_rows(request, user.email),
         users=users_frame(request).to_dict(orient="records")
         if user.can("admin")
         else [],
@@ -149,7 +157,10 @@ def create_token(
     with users_of(request) as users:
         token = users.create_token(user.email, name)
     log.info("%s created API token %r", user.email, name or "token")
-    return _settings_page(request, new_token=token)
+    response = _settings_page(request, new_token=token)
+    # The page shows the token: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/settings/tokens/{token_id}/revoke")

@@ -3,7 +3,7 @@ tokens and user administration."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from revaxis._errors import InputError
@@ -74,9 +74,13 @@ def list_tokens(request: Request, user: AnyUser) -> list[TokenOut]:
 
 
 @router.post("/tokens", tags=["users"], status_code=201)
-def create_token(body: TokenIn, request: Request, user: AnyUser) -> TokenOut:
+def create_token(
+    body: TokenIn, request: Request, response: Response, user: AnyUser
+) -> TokenOut:
     """Create an API token for the current user; the response is the only place
     where the token can be read."""
+    # The body carries the token: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
     with users_of(request) as users:
         token = users.create_token(user.email, body.name)
         created = users.tokens(user.email)[-1]

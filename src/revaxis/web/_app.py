@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlencode
 
 import plotly
 from fastapi import FastAPI, Request
@@ -232,7 +233,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             )
         target = "/login"
         if request.method == "GET" and request.url.path not in ("/", "/login"):
-            target += "?next=" + request.url.path
+            wanted = request.url.path
+            if request.url.query:
+                wanted += "?" + request.url.query
+            target += "?" + urlencode({"next": wanted})
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
@@ -272,12 +276,46 @@ def _add_error_handlers(app: FastAPI) -> None:
         request: Request, exc: RequestValidationError
     ) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
-        location = [str(part) for part in first.get("loc", ()) if part != "body"]
-        parameter = location[-1] if location else None
-        message = f"Invalid value for {parameter}: {first.get('msg', 'invalid')}."
+        reason = first.get("msg", "invalid")
+        # A location is ("query", "limit"), ("body", "email"), or ("body", 7)
+        # when the JSON itself fails to parse at character 7.
+        names = [
+            part
+            for part in first.get("loc", ())
+            if isinstance(part, str) and part not in ("body", "query", "path", "form")
+        ]
+        parameter: str | None
+        if names:
+            parameter = names[-1]
+            message = f"Invalid value for {parameter}: {reason}."
+        else:
+            parameter = "body"
+            message = (
+                f"Invalid request body: {reason}. Send a JSON object with the "
+                "fields that /api/v1/openapi.json lists for this route."
+            )
         if _is_api(request):
             return JSONResponse(error_body(message, parameter), status_code=422)
         return render(request, "error.html", 400, message=message)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # Starlette calls this outside the other middleware, so the security
+        # headers are added here.
+        log.exception("%s %s failed", request.method, request.url.path)
+        message = (
+            "Internal error: the server failed on this request and logged the "
+            "details. Try again, or report it with the time of the request."
+        )
+        headers = {
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+        }
+        if _is_api(request):
+            return JSONResponse(error_body(message), status_code=500, headers=headers)
+        return Response(
+            message, status_code=500, media_type="text/plain", headers=headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -8,10 +8,10 @@ English is the source language. Each other language has gettext catalogs in
 from __future__ import annotations
 
 import datetime as dt
-import math
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 from babel import Locale
 from babel.dates import format_date
 from babel.messages.pofile import read_po
@@ -92,7 +92,7 @@ class Formatter:
         return format_percent(value, format=pattern, locale=self.locale)
 
     def date(self, value: dt.date | str | None) -> str:
-        if value is None or value == "":
+        if _missing(value) or value == "":
             return "–"
         if isinstance(value, str):
             value = dt.date.fromisoformat(value[:10])
@@ -100,4 +100,10 @@ class Formatter:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """Whether a value is absent: None, NaN, or pandas' NaT and NA."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
