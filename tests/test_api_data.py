@@ -150,6 +150,10 @@ def test_import_rejected_changes_nothing(web_client, api_headers):
         ("x.xlsx", b"a", {"mapping": "nope"}, "mapping", "Unknown mapping 'nope'"),
         ("x.zip", b"not a zip", {}, "file", "is not a valid ZIP archive"),
         ("x.json", b"{", {}, "file", "invalid JSON"),
+        ("s.json", b"\xff\xfe\x00\x9c", {}, "file", "s.json: invalid JSON, byte 0"),
+        ("s.json", b"[" * 100_000, {}, "file", "s.json: invalid JSON, its arrays"),
+        ("..", b"a,b\n", {"format": "periods"}, "file", "Invalid file name '..'"),
+        (".", b"a,b\n", {"format": "periods"}, "file", "Invalid file name '.'"),
     ],
     ids=[
         "no-format",
@@ -159,6 +163,10 @@ def test_import_rejected_changes_nothing(web_client, api_headers):
         "mapping",
         "bad-zip",
         "bad-json",
+        "json-not-utf8",
+        "json-too-deep",
+        "name-dotdot",
+        "name-dot",
     ],
 )
 def test_import_invalid(
@@ -174,6 +182,53 @@ def test_import_invalid(
     error = response.json()["error"]
     assert error["parameter"] == parameter
     assert message in error["message"]
+
+
+def test_import_long_file_name_is_shortened(web_client, api_headers):
+    name = "a" * 300 + ".csv"
+    response = web_client.post(
+        "/api/v1/imports",
+        files={"file": (name, b"customer_id\n", "text/csv")},
+        data={"format": "periods"},
+        headers=api_headers["editor"],
+    )
+    # The file is read under a shorter name that keeps its suffix, and then
+    # rejected for its missing columns.
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["parameter"] == "file"
+    assert error["problems"][0]["file"] == "a" * 116 + ".csv"
+
+
+def test_upload_over_body_limit(web_workspace_copy, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from revaxis.web import create_app
+
+    monkeypatch.setenv("REVAXIS_MAX_UPLOAD_MB", "1")
+    app = create_app(web_workspace_copy)
+    with app.state.users_lock:
+        token = app.state.users.create_token("editor@example.com", "tests")
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/v1/imports",
+            files={"file": ("s.json", b"[]" * 1024**2, "application/json")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    app.state.workspace.close()
+    assert response.status_code == 413
+    message = response.json()["error"]["message"]
+    assert "Request body too large" in message
+    assert "at most 1 MiB (REVAXIS_MAX_UPLOAD_MB)" in message
+
+
+def test_upload_limit_setting_invalid(web_workspace_copy, monkeypatch):
+    from revaxis._errors import InputError
+    from revaxis.web import create_app
+
+    monkeypatch.setenv("REVAXIS_MAX_UPLOAD_MB", "lots")
+    with pytest.raises(InputError, match="Invalid REVAXIS_MAX_UPLOAD_MB 'lots'"):
+        create_app(web_workspace_copy)
 
 
 def test_import_zip_without_required_files(web_client, api_headers):

@@ -45,7 +45,7 @@ from typer.testing import CliRunner
 
 import revaxis
 from revaxis._errors import InputError
-from revaxis._stripe_convert import stripe_objects_to_tables
+from revaxis._stripe_convert import read_stripe_json, stripe_objects_to_tables
 from revaxis._stripe_sync import StripeSyncError, read_sync_state, sync_stripe
 from revaxis.cli import app
 
@@ -268,6 +268,21 @@ def test_import_stripe_json_invalid(ws: revaxis.Workspace, tmp_path: Path) -> No
     bad.write_text('{"object": "list", "data": [}')
     with pytest.raises(InputError, match="bad.json:1: invalid JSON"):
         ws.import_path(bad, format="stripe-json")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00\x9c", "junk.json: invalid JSON, byte 0 is not UTF-8 text"),
+        (b"[" * 100_000, "junk.json: invalid JSON, its arrays or objects are nested"),
+    ],
+    ids=["not-utf8", "too-deep"],
+)
+def test_read_stripe_json_unreadable(tmp_path, content, message):
+    path = tmp_path / "junk.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_stripe_json(path)
 
 
 # Sync ---------------------------------------------------------------------------

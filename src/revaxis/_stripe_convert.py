@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,20 @@ def read_stripe_json(path: Path) -> dict[str, list[dict[str, Any]]]:
             f"{path.name}:{exc.lineno}: invalid JSON ({exc.msg}); a stripe-json "
             "file holds Stripe objects as the API or the Stripe CLI returns them."
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path.name}: invalid JSON, byte {exc.start} is not UTF-8 text "
+            f"({exc.reason}). Upload the JSON file that the Stripe API or the "
+            "Stripe CLI wrote, saved as UTF-8."
+        ) from None
+    except RecursionError:
+        # Python's json module recurses once per nested array or object.
+        raise InputError(
+            f"{path.name}: invalid JSON, its arrays or objects are nested more "
+            f"than about {sys.getrecursionlimit()} levels deep. Stripe objects "
+            "nest a few levels only: upload the file that the Stripe API or the "
+            "Stripe CLI wrote."
+        ) from None
     objects: dict[str, list[dict[str, Any]]] = {}
     skipped: dict[str, int] = {}
     for item in _walk(document):

@@ -21,7 +21,7 @@ from revaxis._mapping import packaged_mappings
 from revaxis.web._admin_common import MAX_SHOWN_ROWS, download, gettext, page, redirect
 from revaxis.web._app import ApiError, workspace_of
 from revaxis.web._security import AnyUser, EditorUser
-from revaxis.web._uploads import extract_zip
+from revaxis.web._uploads import extract_zip, upload_name
 from revaxis.workspace import ImportReport, Workspace
 
 router = APIRouter()
@@ -236,11 +236,18 @@ def _stage_upload(
     uploads = folder / "upload"
     uploads.mkdir()
     written: list[Path] = []
+    names: set[str] = set()
     for upload in files:
-        name = Path(upload.filename or "").name
-        if not name or name.startswith("."):
+        base = Path(upload.filename or "").name
+        if not base or base.startswith("."):
             continue
-        target = uploads / name
+        target = uploads / upload_name(base)
+        if target.name in names:
+            raise UploadError(
+                f"Two uploaded files are named {target.name}: upload each file "
+                "once, under its own name."
+            )
+        names.add(target.name)
         with target.open("wb") as out:
             shutil.copyfileobj(upload.file, out)
         if target.suffix.lower() == ".zip":
@@ -253,7 +260,10 @@ def _stage_upload(
 
     mapping_path: Path | str | None = mapping.strip() or None
     if mapping_file is not None and mapping_file.filename:
-        mapping_path = folder / Path(mapping_file.filename).name
+        # A folder of its own, so that no name clashes with the uploads folder.
+        mappings = folder / "mapping"
+        mappings.mkdir()
+        mapping_path = mappings / upload_name(mapping_file.filename)
         with mapping_path.open("wb") as out:
             shutil.copyfileobj(mapping_file.file, out)
 

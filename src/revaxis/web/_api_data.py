@@ -19,14 +19,11 @@ from revaxis._mapping import packaged_mappings
 from revaxis.web._api_common import problem_dicts, records, rejected_response
 from revaxis.web._app import ApiError, workspace_of
 from revaxis.web._security import AnyUser, EditorUser
-from revaxis.web._uploads import extract_zip
+from revaxis.web._uploads import extract_zip, upload_name
 from revaxis.workspace import SETTINGS, ImportReport
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 log = logging.getLogger("revaxis.web.api")
-
-# Uncompressed bytes that one uploaded ZIP archive may expand to, so that a
-# small archive cannot fill the server's disk.
 
 
 class SettingIn(BaseModel):
@@ -66,9 +63,12 @@ def import_file(
     """Import one uploaded file in one transaction. A rejected import returns
     400 with every problem (file, line, field, value, reason) and leaves the
     workspace unchanged."""
-    name = Path(file.filename or "").name
-    if not name:
+    if not (file.filename or "").strip():
         raise ApiError("No file was uploaded: send it in the `file` field.", "file")
+    try:
+        name = upload_name(file.filename)
+    except InputError as exc:
+        raise ApiError(str(exc), "file") from None
     chosen_mapping = (mapping or "").strip() or None
     if chosen_mapping is not None and chosen_mapping not in packaged_mappings():
         raise ApiError(

@@ -32,6 +32,7 @@ from revaxis.web._security import (
     NotAuthenticated,
     csrf_token,
 )
+from revaxis.web._uploads import BodySizeLimit, max_upload_bytes
 from revaxis.workspace import Workspace
 
 log = logging.getLogger("revaxis.web")
@@ -159,6 +160,7 @@ def create_app(
         same_site="lax",
         https_only=secure_cookies,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes())
 
     @app.middleware("http")
     async def language_and_headers(request: Request, call_next):  # noqa: ANN001
