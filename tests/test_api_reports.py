@@ -266,6 +266,11 @@ def test_kpis_xlsx_download(web_client, api_headers):
         ({"filter": "channel = 'SOE'"}, "filter", "has no value 'SOE'"),
         ({"currency": "ZZZ"}, "currency", "Unknown currency 'ZZZ'"),
         ({"as_of": "2025-02-30"}, "as_of", "Invalid as_of '2025-02-30'"),
+        (
+            {"as_of": "9999-12-31"},
+            "as_of",
+            "Invalid as_of 9999-12-31: use a day from 1900-01-01 to 2200-12-31.",
+        ),
         ({"format": "pdf"}, "format", "Invalid format 'pdf'"),
     ],
     ids=[
@@ -276,6 +281,7 @@ def test_kpis_xlsx_download(web_client, api_headers):
         "filter-value",
         "currency",
         "as_of",
+        "as_of-out-of-range",
         "format",
     ],
 )
@@ -299,8 +305,28 @@ def test_report_invalid_parameter(
         ({"to": "June"}, "to", "Invalid period 'June'"),
         ({"from": "2025-05", "to": "2025-02"}, "from", "is after to"),
         ({"interval": "week"}, "interval", "Invalid interval 'week'"),
+        (
+            {"from": "0000-01"},
+            "from",
+            "Invalid period '0000-01': the year must be from 1900 to 2200.",
+        ),
+        ({"to": "9999-Q4"}, "to", "the year must be from 1900 to 2200"),
+        ({"to": "2263"}, "to", "the year must be from 1900 to 2200"),
+        ({"to": "2262-04"}, "to", "the year must be from 1900 to 2200"),
+        # 1900-01 to 2025-06: 125 years of months and 6 more, 1,506 months.
+        ({"from": "1900-01", "to": "2025-06"}, "to", "covers 1,506 months"),
     ],
-    ids=["from", "to", "range", "interval"],
+    ids=[
+        "from",
+        "to",
+        "range",
+        "interval",
+        "from-year-0",
+        "to-year-9999",
+        "to-year-2263",
+        "to-past-pandas",
+        "too-many-both-given",
+    ],
 )
 def test_period_invalid_parameter(
     web_client, api_headers, path, params, parameter, message
@@ -310,6 +336,18 @@ def test_period_invalid_parameter(
     error = response.json()["error"]
     assert error["parameter"] == parameter
     assert message in error["message"]
+
+
+def test_drill_period_out_of_range(web_client, api_headers):
+    response = web_client.get(
+        "/api/v1/drill",
+        params={"kpi": "mrr", "period": "0000-01", "as_of": AS_OF},
+        headers=api_headers["viewer"],
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["parameter"] == "period"
+    assert "the year must be from 1900 to 2200" in error["message"]
 
 
 def test_cohorts_invalid_interval(web_client, api_headers):

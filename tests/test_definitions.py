@@ -404,6 +404,22 @@ def test_bad_period_label_is_clear(make_workspace):
         ws.mrr(start="March 2024", as_of=AS_OF)
 
 
+@pytest.mark.parametrize(
+    "option", [{"start": "0000-01"}, {"end": "2263"}, {"end": "9999-Q4"}]
+)
+def test_period_year_out_of_range(make_workspace, option):
+    ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
+    with pytest.raises(revaxis.PeriodError, match="year must be from 1900 to 2200"):
+        ws.mrr(as_of=AS_OF, **option)
+
+
+@pytest.mark.parametrize("day", [dt.date(1, 1, 1), dt.date(9999, 12, 31)])
+def test_report_day_out_of_range(make_workspace, day):
+    ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
+    with pytest.raises(revaxis.PeriodError, match=f"Invalid report day {day}"):
+        ws.kpis(as_of=day)
+
+
 def test_unknown_axis_is_clear(make_workspace):
     ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
     with pytest.raises(revaxis.UnknownAxisError, match="Unknown axis 'planet'"):

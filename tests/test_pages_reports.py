@@ -185,6 +185,34 @@ def test_overview_bad_interval_is_inline(viewer):
     assert "Traceback" not in response.text
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=0000-01", "Invalid period &#39;0000-01&#39;: the year must be from"),
+        ("to=9999-Q4", "Invalid period &#39;9999-Q4&#39;: the year must be from"),
+        ("as_of=9999-12-31", "Invalid report day 9999-12-31: use a day from"),
+    ],
+    ids=["from", "to", "as_of"],
+)
+@pytest.mark.parametrize(
+    "path", ["/overview", "/segments", "/cohorts"], ids=lambda p: p.strip("/")
+)
+def test_report_day_out_of_range_is_inline(viewer, path, query, message):
+    response = viewer.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert message in response.text
+    assert 'role="alert"' in response.text
+
+
+@pytest.mark.parametrize("path", ["/segments/results", "/segments/drill"])
+def test_segments_fragments_reject_year_0(viewer, path):
+    response = viewer.get(f"{path}?from=0000-01&axis=plan")
+    assert response.status_code == 400
+    assert "Invalid period &#39;0000-01&#39;: the year must be from 1900" in (
+        response.text
+    )
+
+
 # Segments explorer ----------------------------------------------------------
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from revaxis import _periods
+
 # Days per month for periods that are not a whole number of calendar months.
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -50,6 +52,12 @@ class EngineSettings:
     delinquency_days: int | None = None
     refunds: str = "ignore"
     as_of: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        # Every report builds its settings, so a report day out of range stops
+        # here before pandas overflows on it.
+        if self.as_of is not None:
+            _periods.check_day(self.as_of)
 
 
 def _without(table: ir.Table, *names: str) -> ir.Table:

@@ -4,7 +4,8 @@ RevaxisError
 ├── InputError (also ValueError): a value given by the user is invalid
 │   ├── ImportRejected: an import found invalid rows and changed nothing
 │   ├── UnknownAxisError: an axis key that the workspace does not define
-│   └── PeriodError: a period label or range that cannot be read
+│   └── PeriodError: a period label, range or report day that cannot be read
+│       └── PeriodRangeError: a range of periods that is empty or too long
 ├── MissingRateError: no exchange rate for a currency on a day
 └── WorkspaceError: the workspace file cannot be opened or migrated
 """
@@ -59,7 +60,22 @@ class UnknownAxisError(InputError):
 
 
 class PeriodError(InputError):
-    """A period label or range that cannot be read."""
+    """A period label, range or report day that cannot be read."""
+
+
+class PeriodRangeError(PeriodError):
+    """A range of report periods that is empty or longer than a report allows.
+
+    `first` and `last` are the labels of its first and last periods, and
+    `count` the number of periods (0 for an empty range), so that each
+    interface can name its own parameters in its message.
+    """
+
+    def __init__(self, message: str, *, first: str, last: str, count: int) -> None:
+        super().__init__(message)
+        self.first = first
+        self.last = last
+        self.count = count
 
 
 class MissingRateError(RevaxisError):

@@ -13,7 +13,8 @@ import pandas as pd
 from fastapi import Query
 from fastapi.responses import JSONResponse, Response
 
-from revaxis._errors import InputError, Problem
+from revaxis import _periods
+from revaxis._errors import InputError, PeriodError, Problem
 from revaxis.web._app import ApiError, error_body
 from revaxis.web._exports import EXPORT_FORMATS, export_response
 from revaxis.workspace import Workspace
@@ -94,15 +95,20 @@ def table_response(frame: pd.DataFrame, name: str, fmt: str) -> Response | list:
 
 
 def parse_day(text: str | None, parameter: str) -> dt.date | None:
-    """Parse a YYYY-MM-DD query parameter; None stays None."""
+    """Parse a YYYY-MM-DD query parameter; None stays None. A day outside the
+    years that reports cover (`_periods.check_day`) raises ApiError too."""
     if text is None or not text.strip():
         return None
     try:
-        return dt.date.fromisoformat(text.strip())
+        day = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise ApiError(
             f"Invalid {parameter} {text!r}: write a day as YYYY-MM-DD.", parameter
         ) from None
+    try:
+        return _periods.check_day(day, parameter)
+    except PeriodError as exc:
+        raise ApiError(str(exc), parameter) from None
 
 
 def reporting_currency(ws: Workspace, currency: str | None) -> str:

@@ -16,7 +16,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from revaxis import _axes, _filters, _periods
-from revaxis._errors import MissingRateError, PeriodError, UnknownAxisError
+from revaxis._errors import (
+    MissingRateError,
+    PeriodError,
+    PeriodRangeError,
+    UnknownAxisError,
+)
 from revaxis._kpis import split_axes
 from revaxis.web._api_common import (
     AsOfQuery,
@@ -125,6 +130,11 @@ def check_parameters(
             "`from` before `to`, or leave either out.",
             "from",
         )
+    if first is not None and last is not None:
+        try:
+            _periods.period_range(first, last, period_interval)
+        except PeriodRangeError as exc:
+            raise ApiError(str(exc), "to") from None
 
     reporting = reporting_currency(ws, currency)
     return ReportParameters(
@@ -147,6 +157,40 @@ def _period(
         return _periods.parse_label(text, interval)
     except PeriodError as exc:
         raise ApiError(str(exc), parameter) from None
+
+
+def range_error(
+    exc: PeriodRangeError, start: str | None, end: str | None, as_of: str | None
+) -> ApiError:
+    """Return the ApiError for a period range that a report found empty or too
+    long, naming the parameter that set one of its bounds. When `from` and `to`
+    are both given, `check_parameters` has already checked their range, so
+    here at least one bound is a default."""
+    given_start = bool(start and start.strip())
+    given_end = bool(end and end.strip())
+    if exc.count == 0 and given_start:
+        return ApiError(
+            f"The period range is empty: from {exc.first} is after the last "
+            f"period {exc.last}, that of the report day or of the latest data. "
+            f"Give a `from` on or before {exc.last}, or leave `from` out.",
+            "from",
+        )
+    if exc.count == 0 and given_end:
+        return ApiError(
+            f"The period range is empty: to {exc.last} is before the first "
+            f"period with MRR, {exc.first}. Give a `to` on or after {exc.first}, "
+            "or leave `to` out.",
+            "to",
+        )
+    if given_end:
+        parameter = "to"
+    elif given_start:
+        parameter = "from"
+    elif as_of and as_of.strip():
+        parameter = "as_of"
+    else:
+        parameter = None
+    return ApiError(str(exc), parameter)
 
 
 def run_report(report: Any, *args: Any, **kwargs: Any) -> Any:
@@ -213,7 +257,7 @@ def _period_report(
     end: str | None,
     interval: str,
     currency: str | None,
-    as_of: dt.date | None,
+    as_of: str | None,
     fmt: str,
 ) -> Response | list:
     """Check the parameters and run `ws.mrr` or `ws.kpis`, which take the same."""
@@ -229,14 +273,17 @@ def _period_report(
             currency=currency,
             as_of=as_of,
         )
-        frame = run_report(
-            getattr(ws, report),
-            checked.by,
-            start=checked.start,
-            end=checked.end,
-            interval=checked.interval,
-            **checked.options(),
-        )
+        try:
+            frame = run_report(
+                getattr(ws, report),
+                checked.by,
+                start=checked.start,
+                end=checked.end,
+                interval=checked.interval,
+                **checked.options(),
+            )
+        except PeriodRangeError as exc:
+            raise range_error(exc, start, end, as_of) from None
     return table_response(frame, report, fmt)
 
 
