@@ -279,6 +279,19 @@ def test_create_metadata_axis(channel_ws):
     )
 
 
+def test_create_derived_axis_says_parent_level(make_workspace):
+    ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10, plan_id="Pro")])
+    result = _invoke(ws, "axes", "create", "plan_family", "--from", "plan")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "Created axis 'plan_family': line level, source derived from plan."
+    )
+    listed = _invoke(ws, "axes", "list", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    levels = {row["key"]: row["level"] for row in json.loads(listed.stdout)}
+    assert levels["plan_family"] == "line"
+
+
 def test_create_bucket_axis(make_workspace):
     ws = make_workspace(
         [line(c, "2024-01-01", "2024-02-01", 10) for c in "ab"],

@@ -129,6 +129,54 @@ def test_plan_family_from_native_plan(make_workspace):
     assert {k: r["mrr_end"] for k, r in rows.items()} == {"Pro": 70, "Basic": 80}
 
 
+def _plan_workspace(make_workspace):
+    return make_workspace(
+        [line("a", "2024-01-01", "2024-02-01", 10, plan_id="Pro monthly")]
+    )
+
+
+def test_derived_axis_takes_parent_level(make_workspace):
+    ws = _plan_workspace(make_workspace)
+    ws.create_axis("plan_family", parent="plan")
+    ws.create_axis("plan_group", parent="plan_family")
+    ws.create_axis("manager", source="manual")
+    ws.create_axis("team", parent="manager")
+    registry = ws.axes_registry()
+    assert registry["plan_family"].level == "line"
+    assert registry["plan_group"].level == "line"
+    assert registry["team"].level == "customer"
+    listed = ws.axes(as_of=AS_OF).set_index("key")
+    assert listed.loc["plan_family", "level"] == "line"
+    assert listed.loc["team", "level"] == "customer"
+
+
+def test_derived_axis_accepts_parent_level(make_workspace):
+    ws = _plan_workspace(make_workspace)
+    ws.create_axis("plan_family", parent="plan", level="line")
+    assert ws.axes_registry()["plan_family"].level == "line"
+
+
+def test_derived_axis_rejects_other_level(make_workspace):
+    ws = _plan_workspace(make_workspace)
+    with pytest.raises(
+        revaxis.InputError,
+        match=r"Invalid level 'customer' for axis 'plan_family': an axis derived "
+        r"from 'plan' takes its line level\. Leave out the level\.",
+    ):
+        ws.create_axis("plan_family", parent="plan", level="customer")
+    assert "plan_family" not in ws.axes_registry()
+
+
+def test_stored_derived_level_read_from_parent(make_workspace):
+    ws = _plan_workspace(make_workspace)
+    ws.create_axis("plan_family", parent="plan")
+    # Earlier versions stored `customer` for an axis derived from a line axis.
+    ws.con.con.execute("UPDATE axes SET level = 'customer' WHERE key = 'plan_family'")
+    assert ws.axes_registry()["plan_family"].level == "line"
+    listed = ws.axes(as_of=AS_OF).set_index("key")
+    assert listed.loc["plan_family", "level"] == "line"
+
+
 def test_size_bands_from_number_axis(make_workspace):
     ws = make_workspace(
         [line(c, "2024-01-01", "2024-02-01", 10) for c in "abcde"],

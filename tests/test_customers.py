@@ -183,3 +183,38 @@ def test_customer_never_paid(ws: revaxis.Workspace) -> None:
 def test_customer_unknown_id(ws: revaxis.Workspace) -> None:
     with pytest.raises(InputError, match="Customer 'c42' not found"):
         ws.customer("c42")
+
+
+def test_customers_country_is_iso_code(ws: revaxis.Workspace) -> None:
+    raw = {"c1": "U.S.", "c2": "france", "c3": "Allemagne", "c4": " Narnia "}
+    ws.load(
+        {
+            "customers": pd.DataFrame(
+                [{"customer_id": c, "country": text} for c, text in raw.items()]
+            )
+        }
+    )
+    frame, _ = ws.customers(as_of=AS_OF)
+    countries = dict(zip(frame["customer_id"], frame["country"], strict=True))
+    # A label that names no country stays as written, trimmed, as on the axis.
+    assert countries == {"c1": "US", "c2": "FR", "c3": "DE", "c4": "Narnia"}
+
+
+def test_customer_country_code_and_raw(ws: revaxis.Workspace) -> None:
+    ws.load(
+        {"customers": pd.DataFrame([{"customer_id": "c3", "country": "Allemagne"}])}
+    )
+    row = ws.customer("c3", as_of=AS_OF)["customer"]
+    assert row["country"] == "DE"
+    assert row["country_raw"] == "Allemagne"
+    keys = list(row)
+    assert keys.index("country_raw") == keys.index("country") + 1
+
+
+def test_customer_without_country(ws: revaxis.Workspace) -> None:
+    ws.load({"customers": pd.DataFrame([{"customer_id": "c9"}])})
+    row = ws.customer("c9", as_of=AS_OF)["customer"]
+    assert row["country"] is None
+    assert row["country_raw"] is None
+    frame, _ = ws.customers("c9", as_of=AS_OF)
+    assert frame["country"].isna().tolist() == [True]

@@ -192,6 +192,32 @@ def test_axes_list_reports_coverage(make_workspace):
     assert frame.loc["currency", "mrr_coverage"] == 1.0
 
 
+def test_axes_coverage_with_history_and_credit(make_workspace):
+    ws = make_workspace(
+        [
+            line("a", "2024-01-01", "2024-07-01", 600),
+            line("b", "2024-01-01", "2024-07-01", 300),
+            line("c", "2024-01-01", "2024-07-01", 720),
+            # A credit line: c pays 120 - 20 = 100 a month.
+            line("c", "2024-01-01", "2024-07-01", -120),
+        ]
+    )
+    ws.create_axis("manager", source="manual")
+    ws.set_axis_value("manager", "a", "Ann", valid_from="2024-03-01")
+    ws.set_axis_value("manager", "b", "Bob", valid_from="2024-04-01")
+    row = ws.axes(as_of=dt.date(2024, 3, 15)).set_index("key").loc["manager"]
+    # On 15 March a pays 100 with Ann, b 50 and c 100 without a manager. Bob's
+    # value starts after the report day, so only Ann is counted.
+    assert row["values"] == 1
+    assert row["customers_coverage"] == round(1 / 3, 4)
+    assert row["mrr_coverage"] == round(100 / 250, 4)
+    later = ws.axes(as_of=dt.date(2024, 4, 15)).set_index("key").loc["manager"]
+    # On 15 April b has Bob too: 150 of 250.
+    assert later["values"] == 2
+    assert later["customers_coverage"] == round(2 / 3, 4)
+    assert later["mrr_coverage"] == round(150 / 250, 4)
+
+
 def test_line_of_unknown_customer_is_rejected(tmp_path):
     with revaxis.Workspace(tmp_path / "u.duckdb") as ws:
         ws.load({"customers": pd.DataFrame([{"customer_id": "a"}])})

@@ -78,6 +78,9 @@ class Axis:
     value_type: str = "category"
     buckets: tuple[float, ...] = ()
     rules: tuple[Rule, ...] = ()
+    # Labels in the order of report rows, such as buckets from the lowest edge
+    # up. Empty when the labels sort as text.
+    value_order: tuple[str, ...] = ()
 
 
 def _clean(text: ir.StringValue) -> ir.StringValue:
@@ -164,9 +167,13 @@ def _currency_value(lines: ir.Table, ctx: AxisContext) -> ir.Table:
 
 
 def _country_codes(ctx: AxisContext) -> ir.Table:
-    """customer_id and country: the ISO 3166 alpha-2 code, or the trimmed label
-    when it names no known country."""
-    raw = ctx.customers.select("customer_id", "country")
+    return country_codes(ctx.customers)
+
+
+def country_codes(customers: ir.Table) -> ir.Table:
+    """Return customer_id and code: the ISO 3166 alpha-2 code of the customer's
+    country, or the trimmed label when it names no known country."""
+    raw = customers.select("customer_id", "country")
     labels = raw.country.execute().dropna().unique().tolist()
     mapping = pd.DataFrame(
         {
@@ -477,3 +484,32 @@ def bucket_label(value: str | None, edges: Sequence[float]) -> str | None:
     if number >= edges[-1]:
         return f"{text[-1]}+"
     return None
+
+
+def bucket_labels(edges: Sequence[float]) -> tuple[str, ...]:
+    """Return the labels that `bucket_label` gives for `edges`, from the lowest
+    bucket up."""
+    text = [f"{e:g}" for e in edges]
+    if not text:
+        return ()
+    pairs = [f"{lo}-{hi}" for lo, hi in zip(text, text[1:], strict=False)]
+    return (*pairs, f"{text[-1]}+")
+
+
+def sort_key(axes: Sequence[Axis]) -> Callable[[pd.Series], pd.Series]:
+    """Return a `key` for DataFrame.sort_values that ranks the column of each
+    axis with a `value_order` (the column named by the axis' key) in that
+    order. Labels outside the order come next, as text, and "(none)" last.
+    Other columns sort by their own values."""
+    orders = {axis.key: axis.value_order for axis in axes if axis.value_order}
+
+    def key(column: pd.Series) -> pd.Series:
+        order = orders.get(str(column.name))
+        if order is None:
+            return column
+        others = sorted({str(v) for v in column if v not in order and v != NONE_LABEL})
+        rank = {label: i for i, label in enumerate([*order, *others])}
+        rank[NONE_LABEL] = len(rank)
+        return column.map(rank).astype("int64")
+
+    return key

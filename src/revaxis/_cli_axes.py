@@ -146,7 +146,7 @@ def axes_create(
             ws.create_axis(
                 key,
                 label=label,
-                level=level.value if level is not None else "customer",
+                level=level.value if level is not None else None,
                 value_type=value_type.value,
                 source=source if source is not None else "manual",
                 parent=parent,

@@ -167,7 +167,9 @@ def cohorts(
     ]
     grid["customers"] = grid["customers"].astype("int64")
     grid["age"] = grid["age"].astype("int64")
-    grid = grid.sort_values(["cohort_index", *keys, "age"], kind="stable")
+    grid = grid.sort_values(
+        ["cohort_index", *keys, "age"], kind="stable", key=ws._sort_key(keys)
+    )
     return grid[columns].reset_index(drop=True)
 
 

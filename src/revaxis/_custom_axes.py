@@ -22,6 +22,7 @@ from revaxis._axes import (
     LineValue,
     Rule,
     _product_id,
+    bucket_labels,
 )
 from revaxis._errors import InputError
 
@@ -139,15 +140,18 @@ def build_axis(spec: AxisSpec, metadata: ir.Table) -> Axis:
         "description": description,
         "value_type": spec.value_type,
         "buckets": spec.buckets,
+        "value_order": bucket_labels(spec.buckets),
     }
     if spec.parent is not None:
         return Axis(**common, parent=spec.parent)  # type: ignore[arg-type]
     if spec.source.startswith("computed."):
         # The numbers are band edges or lifecycle thresholds, used by the
-        # history itself rather than as buckets over a value.
+        # history itself rather than as buckets over a value. MRR bands are
+        # still listed from the lowest edge up.
         kind = spec.source.removeprefix("computed.")
+        order = bucket_labels(spec.buckets) if kind == "mrr_band" else ()
         return Axis(  # type: ignore[arg-type]
-            **{**common, "buckets": ()},
+            **{**common, "buckets": (), "value_order": order},
             history=_computed_axes.computed_history(kind, spec.buckets),
             entity_column="customer_id",
         )
@@ -196,7 +200,7 @@ def check_spec(spec: AxisSpec, existing: dict[str, Axis]) -> None:
         raise InputError(
             f"Axis {spec.key!r} already exists; delete it first or choose another key."
         )
-    if spec.level not in LEVELS:
+    if spec.parent is None and spec.level not in LEVELS:
         raise InputError(
             f"Invalid level {spec.level!r}: use one of {', '.join(LEVELS)}."
         )
@@ -278,6 +282,28 @@ def specs_from_frame(frame: pd.DataFrame) -> list[AxisSpec]:
             )
         )
     return out
+
+
+def derived_levels(specs: list[AxisSpec], registry: dict[str, Axis]) -> dict[str, str]:
+    """Return the level of each derived axis in `specs`: the level of the root
+    of its chain of parents, a native axis or a custom axis with a source."""
+    by_key = {spec.key: spec for spec in specs}
+    levels: dict[str, str] = {}
+    for spec in specs:
+        current = spec
+        seen = {spec.key}
+        while current.parent in by_key and current.parent not in seen:
+            seen.add(current.parent)
+            current = by_key[current.parent]
+        if current.parent is None:
+            level = current.level
+        elif current.parent in registry:
+            level = registry[current.parent].level
+        else:
+            continue
+        if spec.parent is not None:
+            levels[spec.key] = level
+    return levels
 
 
 def native_level(key: str) -> str:

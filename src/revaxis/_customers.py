@@ -44,11 +44,15 @@ MAX_LIMIT = 10_000
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """The MRR state of every customer at the report day, lazily computed.
+    """The MRR state of every customer, or of one, at the report day, lazily
+    computed.
 
     `current` has customer_id, mrr_cents (0 when not paying) and acquired_on
     (null for a customer who never paid). `months` are the start days of the
-    report's months, empty when no one has ever paid.
+    report's months up to the report day's month, empty when no one has ever
+    paid. When the snapshot covers one customer, they may start later than
+    the report's first month, but never after that customer's first month
+    with MRR.
     """
 
     current: ir.Table
@@ -56,21 +60,30 @@ class _Snapshot:
     states: ir.Table | None
     months: list[dt.date]
     report_end: dt.date  # first day after the report day
+    customer_id: str | None = None  # the one customer covered, None for all
 
 
-def _snapshot(ws: Workspace, currency: str, as_of: dt.date | None) -> _Snapshot:
-    """Build the snapshot; the caller releases the cached tables with
+def _snapshot(
+    ws: Workspace,
+    currency: str,
+    as_of: dt.date | None,
+    customer_id: str | None = None,
+) -> _Snapshot:
+    """Build the snapshot of every customer, or of `customer_id` only from that
+    customer's invoice lines. The caller releases the cached tables with
     `ws._release()`."""
     customers = ws.table("customers").select("customer_id")
+    if customer_id is not None:
+        customers = customers.filter(customers.customer_id == customer_id)
     if ws.counts()["invoice_lines"] == 0:
         current = customers.mutate(
             mrr_cents=ibis.literal(0, "int64"),
             acquired_on=ibis.null("date"),
         )
         report_end = (as_of or dt.date.today()) + dt.timedelta(days=1)
-        return _Snapshot(current, None, None, [], report_end)
-    movements, states, _ = ws._pipeline([], currency, as_of)
-    months = ws._default_range("month", None, None, states, as_of) or []
+        return _Snapshot(current, None, None, [], report_end, customer_id)
+    movements, states, _ = ws._pipeline([], currency, as_of, customer_id=customer_id)
+    months = _report_months(ws, states, currency, as_of, customer_id)
     if months:
         report_end = _periods.next_start(months[-1], "month")
     else:
@@ -89,7 +102,26 @@ def _snapshot(ws: Workspace, currency: str, as_of: dt.date | None) -> _Snapshot:
         mrr_cents=joined.s_mrr.fill_null(0).cast("int64"),
         acquired_on=joined.acquired_on.cast("date"),
     )
-    return _Snapshot(current, movements, states, months, report_end)
+    return _Snapshot(current, movements, states, months, report_end, customer_id)
+
+
+def _report_months(
+    ws: Workspace,
+    states: ir.Table,
+    currency: str,
+    as_of: dt.date | None,
+    customer_id: str | None,
+) -> list[dt.date]:
+    """Return the start days of the months that `Workspace.mrr` reports.
+
+    `states` are those of every customer, or of `customer_id` only. The last
+    month depends on whether anyone pays on the report day. When that
+    customer pays then, their own states are enough, and the months start at
+    their first month with MRR because earlier months carry none of their
+    history. Otherwise the states of every customer decide."""
+    if customer_id is not None and not ws._anyone_paying(states):
+        states = ws._customer_states(currency, as_of)
+    return ws._default_range("month", None, None, states, as_of) or []
 
 
 def _with_state(table: ir.Table, snapshot: _Snapshot) -> ir.Table:
@@ -146,20 +178,21 @@ def customers(
 
     The page has the columns of CUSTOMER_COLUMNS, sorted by MRR (in the
     reporting currency, at the report day) from the largest down, then by id.
-    `search` keeps the customers whose id, name, email or company contains it,
-    ignoring case. `limit` is the page size (1 to MAX_LIMIT) and `offset` the
-    number of matching customers skipped before the page.
+    `country` is the ISO 3166 alpha-2 code that the country axis gives before
+    its label rules. `search` keeps the customers whose id, name, email or
+    company contains it, ignoring case. `limit` is the page size (1 to
+    MAX_LIMIT) and `offset` the number of matching customers skipped before
+    the page.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"Invalid limit {limit}: use 1 to {MAX_LIMIT} rows.")
     if offset < 0:
         raise InputError(f"Invalid offset {offset}: it cannot be negative.")
     cur = ws.report_currency(currency)
-    table = ws.table("customers").select(
-        "customer_id", "name", "email", "company", "country"
-    )
+    table = ws.table("customers").select("customer_id", "name", "email", "company")
     if search and search.strip():
         table = table.filter(_search_predicate(table, search))
+    table = _with_country_code(ws, table)
     try:
         total = int(table.count().execute())
         snapshot = _snapshot(ws, cur, as_of)
@@ -174,6 +207,15 @@ def customers(
     return frame[CUSTOMER_COLUMNS].reset_index(drop=True), total
 
 
+def _with_country_code(ws: Workspace, table: ir.Table) -> ir.Table:
+    """Add `country`, the code of the customer's country as on the country
+    axis before its label rules, to each customer row of `table`."""
+    codes = _axes.country_codes(ws.table("customers"))
+    codes = codes.rename(k_customer="customer_id", country="code")
+    joined = table.left_join(codes, table.customer_id == codes.k_customer)
+    return joined.drop("k_customer")
+
+
 def customer(
     ws: Workspace,
     customer_id: str,
@@ -181,31 +223,53 @@ def customer(
     currency: str | None = None,
     as_of: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Return one customer's details, as described in `Workspace.customer`."""
+    """Return one customer's details, as described in `Workspace.customer`,
+    computed from that customer's invoice lines only."""
     cur = ws.report_currency(currency)
     table = ws.table("customers")
-    row = table.filter(table.customer_id == customer_id)
+    if int(table.filter(table.customer_id == customer_id).count().execute()) == 0:
+        raise InputError(
+            f"Customer {customer_id!r} not found; list customers with "
+            "Workspace.customers() or GET /api/v1/customers."
+        )
     try:
-        snapshot = _snapshot(ws, cur, as_of)
-        found = _with_state(row, snapshot).execute()
-        if found.empty:
-            raise InputError(
-                f"Customer {customer_id!r} not found; list customers with "
-                "Workspace.customers() or GET /api/v1/customers."
-            )
-        record = _finish(found).iloc[0].to_dict()
-        details = {
-            "customer": {key: _plain(value) for key, value in record.items()},
-            "metadata": _metadata(ws, customer_id),
-            "attributes": _attributes(ws, customer_id, cur, as_of, snapshot),
-            "mrr_history": _mrr_history(customer_id, snapshot),
-        }
+        snapshot = _snapshot(ws, cur, as_of, customer_id)
+        return details(ws, customer_id, cur, as_of, snapshot)
     finally:
         ws._release()
-    movements = ws.movements(currency=cur, as_of=as_of)
-    mine = movements[movements["customer_id"] == customer_id]
-    details["movements"] = mine.reset_index(drop=True)
-    return details
+
+
+def details(
+    ws: Workspace,
+    customer_id: str,
+    currency: str,
+    as_of: dt.date | None,
+    snapshot: _Snapshot,
+) -> dict[str, Any]:
+    """Return the details of a customer known to exist, read from `snapshot`,
+    which may cover every customer or that one only."""
+    table = ws.table("customers")
+    row = table.filter(table.customer_id == customer_id)
+    row = _with_country_code(ws, row.rename(country_raw="country"))
+    found = _with_state(row, snapshot).execute()
+    record = _finish(found).iloc[0].to_dict()
+    # The code where the customers table has the country, the raw text next.
+    order = []
+    for column in table.columns:
+        order += ["country", "country_raw"] if column == "country" else [column]
+    order += [c for c in record if c not in order]
+    if snapshot.movements is None:
+        movements = pd.DataFrame(columns=["customer_id", "date", *_engine.MOVEMENTS])
+    else:
+        mine = snapshot.movements.filter(snapshot.movements.customer_id == customer_id)
+        movements = ws._movement_rows(mine, [], [])
+    return {
+        "customer": {key: _plain(record[key]) for key in order},
+        "metadata": _metadata(ws, customer_id),
+        "attributes": _attributes(ws, customer_id, currency, as_of, snapshot),
+        "mrr_history": _mrr_history(customer_id, snapshot),
+        "movements": movements,
+    }
 
 
 def _plain(value: object) -> object:
@@ -241,7 +305,7 @@ def _attributes(
     values in force on that day.
     """
     registry = ws.axes_registry()
-    axes = [axis for axis in registry.values() if _level(axis, registry) == "customer"]
+    axes = [axis for axis in registry.values() if axis.level == "customer"]
     if not axes:
         return {}
     day = snapshot.report_end - dt.timedelta(days=1)
@@ -272,24 +336,19 @@ def _attributes(
         lines = ws.table("invoice_lines").limit(0)
     else:
         states = snapshot.states
-        lines = ws._line_mrr(currency, ws._engine_settings(as_of))
+        lines = ws._line_mrr(currency, ws._engine_settings(as_of), snapshot.customer_id)
     ctx = ws._axis_context(lines, states)
-    values = _axes.add_axes(probe, axes, ctx, registry).execute()
     out: dict[str, str | None] = {}
     for axis in axes:
-        column = values[_axes.column_name(axis.key)]
+        # One small query per axis: chaining every axis on the probe builds one
+        # expression whose compilation grows faster than the number of axes.
+        name = _axes.column_name(axis.key)
+        column = _axes.add_axes(probe, [axis], ctx, registry)[name].execute()
         # A value history splits the probe only where the value changes inside
         # it, which a one-day probe never does, so there is one row.
         value = column.iloc[0] if len(column) else None
         out[axis.key] = None if value is None or value == _axes.NONE_LABEL else value
     return out
-
-
-def _level(axis: _axes.Axis, registry: dict[str, _axes.Axis]) -> str:
-    """Return the level of an axis, that of its root parent for a derived one."""
-    while axis.parent is not None:
-        axis = registry[axis.parent]
-    return axis.level
 
 
 def _mrr_history(customer_id: str, snapshot: _Snapshot) -> pd.DataFrame:

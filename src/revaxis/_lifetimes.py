@@ -137,4 +137,9 @@ def lifetimes(
                 ]
             )
         )
-    return pd.concat(rows, ignore_index=True)[columns]
+    frame = pd.concat(rows, ignore_index=True)[columns]
+    if keys:
+        # Segments in their axes' order, bucket axes from the lowest edge up.
+        # A stable sort keeps each curve's steps in time order.
+        frame = frame.sort_values(keys, kind="stable", key=ws._sort_key(keys))
+    return frame.reset_index(drop=True)

@@ -4,7 +4,7 @@ counts at each period's start and end."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -139,9 +139,11 @@ def to_frame(
     axis_keys: Sequence[str],
     interval: _periods.Interval,
     periods: list[dt.date],
+    sort_key: Callable[[pd.Series], pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Execute the period table for the requested periods and shape the output:
-    labels, axis columns named by key, amounts in currency units."""
+    labels, axis columns named by key, amounts in currency units. Rows run by
+    period, then by segment, ordered with `sort_key` when given."""
     columns = ["period", *axis_keys, *MRR_COLUMNS]
     if table is None:
         return pd.DataFrame(columns=columns)
@@ -167,7 +169,7 @@ def to_frame(
         frame[name] = frame[name].astype("int64") / 100
     for name in counts:
         frame[name] = frame[name].astype("int64")
-    frame = frame.sort_values(["period", *axis_keys], kind="stable")
+    frame = frame.sort_values(["period", *axis_keys], kind="stable", key=sort_key)
     return frame[columns].reset_index(drop=True)
 
 

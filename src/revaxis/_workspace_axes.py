@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,7 +102,12 @@ class AxisAdmin:
             self.table("subscriptions")
         )
         metadata = self.table("metadata")
-        for spec in self._axis_specs():
+        specs = self._axis_specs()
+        levels = _custom_axes.derived_levels(specs, registry)
+        for spec in specs:
+            # Workspaces written before derived axes took their parent's level
+            # store `customer` for an axis derived from a line axis.
+            spec = replace(spec, level=levels.get(spec.key, spec.level))
             registry[spec.key] = _custom_axes.build_axis(spec, metadata)
         rules = self._rules()
         return {
@@ -144,7 +150,7 @@ class AxisAdmin:
         key: str,
         *,
         label: str | None = None,
-        level: str = "customer",
+        level: str | None = None,
         value_type: str = "category",
         source: str = "manual",
         parent: str | None = None,
@@ -154,22 +160,27 @@ class AxisAdmin:
 
         `source` is `metadata.<key>` (read from the billing metadata of the
         level's entity on every report) or `manual` (values set with
-        `set_axis_value` or `import_axis_values`). With `parent`, the axis groups
-        the values of another axis through its own label rules, or into
-        `buckets` when the parent is a number axis.
+        `set_axis_value` or `import_axis_values`). `level` defaults to
+        `customer`. With `parent`, the axis groups the values of another axis
+        through its own label rules, or into `buckets` when the parent is a
+        number axis. It then takes the parent's level (`line` for a native line
+        axis such as plan), and a different `level` raises InputError.
         """
         registry = self.axes_registry()
         if parent is not None and parent in registry:
-            level = (
-                registry[parent].level
-                if registry[parent].level in (_custom_axes.LEVELS)
-                else "customer"
-            )
+            parent_level = registry[parent].level
+            if level is not None and level != parent_level:
+                raise InputError(
+                    f"Invalid level {level!r} for axis {key!r}: an axis derived "
+                    f"from {parent!r} takes its {parent_level} level. Leave out "
+                    "the level."
+                )
+            level = parent_level
             source = f"derived from {parent}"
         spec = _custom_axes.AxisSpec(
             key=key,
             label=label or key.replace("_", " ").capitalize(),
-            level=level,
+            level=level or "customer",
             value_type=value_type,
             source=source,
             parent=parent,

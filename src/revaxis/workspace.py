@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,8 +319,10 @@ class Workspace(AxisAdmin):
             as_of=as_of or dt.date.today(),
         )
 
-    def _rates(self, currency: str) -> ir.Table:
-        lines = self.table("invoice_lines")
+    def _rates(self, currency: str, lines: ir.Table) -> ir.Table:
+        """Return the daily rates of the currencies of `lines` over the days
+        their recurring lines start. A rate depends only on its currency and
+        day, so a subset of the lines gets the same rates for its days."""
         recurring = lines.filter(lines.kind.isin(["subscription", "usage"]))
         spans = (
             recurring.group_by("currency")
@@ -344,14 +346,20 @@ class Workspace(AxisAdmin):
         frame["day"] = pd.to_datetime(frame["day"])
         return ibis.memtable(frame).mutate(day=ibis._.day.cast("date"))
 
-    def _line_mrr(self, currency: str, settings: _engine.EngineSettings) -> ir.Table:
-        """Build (and cache) the MRR of every invoice line in `currency`; raise
-        MissingRateError when a line's currency has no rate on its start day."""
+    def _line_mrr(
+        self,
+        currency: str,
+        settings: _engine.EngineSettings,
+        customer_id: str | None = None,
+    ) -> ir.Table:
+        """Build (and cache) the MRR of every invoice line in `currency`, or of
+        the lines of `customer_id` only. Raise MissingRateError when a line's
+        currency has no rate on its start day."""
+        lines = self.table("invoice_lines")
+        if customer_id is not None:
+            lines = lines.filter(lines.customer_id == customer_id)
         lm = _engine.line_mrr(
-            self.table("invoice_lines"),
-            self.table("subscriptions"),
-            self._rates(currency),
-            settings,
+            lines, self.table("subscriptions"), self._rates(currency, lines), settings
         )
         lm = self._cache(lm)
         missing = (
@@ -386,6 +394,15 @@ class Workspace(AxisAdmin):
             lines=lm,
         )
 
+    def _check_has_lines(self) -> None:
+        """Raise InputError when the workspace has no invoice lines to report on."""
+        if self.counts()["invoice_lines"] == 0:
+            raise InputError(
+                f"Workspace {self.path} has no invoice lines. Import billing data "
+                "with `revaxis import PATH` or write a demo history with "
+                "`revaxis demo`."
+            )
+
     def _pipeline(
         self,
         by: Sequence[str],
@@ -394,18 +411,21 @@ class Workspace(AxisAdmin):
         *,
         filter_text: str | None = None,
         registry: dict[str, _axes.Axis] | None = None,
+        customer_id: str | None = None,
     ) -> tuple[ir.Table, ir.Table, list[str]]:
         """Build (and cache) the movements by segment and the customer states.
 
         A filter becomes one more segment column, in or out per line, so MRR
         moving into or out of the filtered set is a transfer. Only the rows of
-        lines in the filter are returned."""
-        if self.counts()["invoice_lines"] == 0:
-            raise InputError(
-                f"Workspace {self.path} has no invoice lines. Import billing data "
-                "with `revaxis import PATH` or write a demo history with "
-                "`revaxis demo`."
-            )
+        lines in the filter are returned.
+
+        `customer_id` restricts the work to that customer's invoice lines.
+        Rates depend only on currency and day, every later step groups by
+        customer, and every axis value belongs to the customer or to one of
+        its lines, so that customer's rows are the same as without the
+        restriction. A filter's values are then checked against that
+        customer's lines only."""
+        self._check_has_lines()
         settings = self._engine_settings(as_of)
         if registry is None:
             registry = self.axes_registry()
@@ -415,12 +435,9 @@ class Workspace(AxisAdmin):
         if flt is not None:
             _filters.check_filter(flt, registry, {})
             extra = [k for k in flt.axes if k not in by]
-        lm = self._line_mrr(currency, settings)
-        # Changes after the report day are scheduled, not yet happened: MRR is
-        # never projected past it.
+        lm = self._line_mrr(currency, settings, customer_id)
         report_day = settings.as_of or dt.date.today()
-        base_ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
-        base_ev = base_ev.filter(base_ev.day <= report_day)
+        base_ev = _base_events(lm, settings)
         # Left lazy: with an axis the states are rebuilt from the segment events,
         # and these only feed the acquisition days of cohort axes.
         states = _engine.customer_states(base_ev)
@@ -447,6 +464,8 @@ class Workspace(AxisAdmin):
             ev = _engine.bridge_grace_gaps(
                 _engine.events(lines, columns), settings.grace_days
             )
+            # Changes after the report day are scheduled, not yet happened: MRR
+            # is never projected past it.
             ev = self._cache(ev.filter(ev.day <= report_day))
             # Days on which MRR only moves between segments (a value history)
             # have no change for the customer but still need a state row.
@@ -463,6 +482,18 @@ class Workspace(AxisAdmin):
             columns = columns[:-1]
         movements = self._cache(movements)
         return movements, states, columns
+
+    def _sort_key(self, keys: Sequence[str]) -> Callable[[pd.Series], pd.Series]:
+        """Return the `key` for DataFrame.sort_values that lists the values of
+        the axes `keys` in their order, bucket axes from the lowest edge up."""
+        return _axes.sort_key(_axes.resolve(list(keys), self.axes_registry()))
+
+    def _customer_states(self, currency: str, as_of: dt.date | None) -> ir.Table:
+        """Build (and cache) the MRR states of every customer, as `_pipeline`
+        returns them without axes, but without the movements."""
+        settings = self._engine_settings(as_of)
+        lm = self._line_mrr(currency, settings)
+        return self._cache(_engine.customer_states(_base_events(lm, settings)))
 
     def _default_range(
         self,
@@ -550,17 +581,28 @@ class Workspace(AxisAdmin):
         movements, _, columns = self._pipeline(
             keys, self.report_currency(currency), as_of, filter_text=filter
         )
+        try:
+            return self._movement_rows(movements, columns, keys)
+        finally:
+            self._release()
+
+    def _movement_rows(
+        self, movements: ir.Table, columns: list[str], keys: list[str]
+    ) -> pd.DataFrame:
+        """Execute the nonzero rows of the engine's `movements` and shape them as
+        `movements` returns them; `columns` are the axis columns for `keys`."""
         names = list(_engine.MOVEMENTS)
         nonzero = ibis.or_(*[movements[n] != 0 for n in names])
         frame = movements.filter(nonzero).execute()
-        self._release()
         frame = frame.rename(
             columns={"day": "date", **dict(zip(columns, keys, strict=True))}
         )
         for name in names:
             frame[name] = frame[name].astype("int64") / 100
         frame["date"] = pd.to_datetime(frame["date"]).dt.date
-        frame = frame.sort_values(["customer_id", "date", *keys], kind="stable")
+        frame = frame.sort_values(
+            ["customer_id", "date", *keys], kind="stable", key=self._sort_key(keys)
+        )
         return frame[["customer_id", "date", *keys, *names]].reset_index(drop=True)
 
     def axes(
@@ -568,13 +610,23 @@ class Workspace(AxisAdmin):
     ) -> pd.DataFrame:
         """Return one row per axis: key, label, level, source, number of values, the
         share of paying customers (`customers_coverage`) and of MRR
-        (`mrr_coverage`) with a value, at the end of the latest period."""
+        (`mrr_coverage`) with a value, at the end of the latest period.
+
+        The numbers are those of `movements` by each axis, read from the
+        change events of its segments, which is all they need."""
         cur = self.report_currency(currency)
-        rows = []
-        for key, axis in self.axes_registry().items():
-            movements, states, columns = self._pipeline([key], cur, as_of)
-            end = self._coverage_end(states, as_of)
-            rows.append(_coverage_row(axis, movements, columns[0], end))
+        self._check_has_lines()
+        registry = self.axes_registry()
+        settings = self._engine_settings(as_of)
+        try:
+            lm = self._line_mrr(cur, settings)
+            states = self._cache(_engine.customer_states(_base_events(lm, settings)))
+            ctx = self._axis_context(lm, states)
+            rows = [
+                self._coverage_row(axis, ctx, registry, settings)
+                for axis in registry.values()
+            ]
+        finally:
             self._release()
         columns_out = [
             "key",
@@ -586,6 +638,70 @@ class Workspace(AxisAdmin):
             "mrr_coverage",
         ]
         return pd.DataFrame(rows, columns=columns_out)
+
+    def _coverage_row(
+        self,
+        axis: _axes.Axis,
+        ctx: _axes.AxisContext,
+        registry: dict[str, _axes.Axis],
+        settings: _engine.EngineSettings,
+    ) -> dict[str, object]:
+        """Count the values of `axis` and its coverage at the end of the day
+        before `_coverage_end`.
+
+        A segment's MRR at the end of a day is the sum of its event changes up
+        to that day, and counts while the customer pays. These are the values
+        after the segment's last row of `segment_movements` before then: a
+        customer who starts or stops paying after a segment's last change
+        gets a row for every segment whose MRR is not zero. So the events and
+        the customer states are enough, without classifying the movements."""
+        column = _axes.column_name(axis.key)
+        lines = _axes.add_axes(ctx.lines, [axis], ctx, registry)
+        ev = _engine.bridge_grace_gaps(
+            _engine.events(lines, [column]), settings.grace_days
+        )
+        report_day = settings.as_of or dt.date.today()
+        ev = self._cache(ev.filter(ev.day <= report_day))
+        # As in `_pipeline`, a value history adds days on which MRR only moves
+        # between segments, which can change how renewal gaps are bridged.
+        states = self._cache(_engine.customer_states(ev))
+        end = self._coverage_end(states, settings.as_of)
+
+        values = ev.filter(ev[column] != _axes.NONE_LABEL)[column].nunique()
+        done = ev.filter(ev.day < end)
+        segments = done.group_by(["customer_id", column]).aggregate(
+            mrr_cents=done.d_cents.sum()
+        )
+        before = states.filter(states.day < end)
+        last = before.group_by("customer_id").aggregate(
+            m1_cents=before.m1_cents.argmax(before.day)
+        )
+        last = last.filter(last.m1_cents > 0).select(p_customer="customer_id")
+        paying = segments.join(last, segments.customer_id == last.p_customer)
+        paying = paying.filter(paying.mrr_cents > 0).select(
+            "customer_id", column, "mrr_cents"
+        )
+        frame = paying.execute()
+        has_value = frame[frame[column] != _axes.NONE_LABEL]
+        customers = frame["customer_id"].nunique()
+        total_mrr = int(frame["mrr_cents"].sum())
+        return {
+            "key": axis.key,
+            "label": axis.label,
+            "level": axis.level,
+            "source": axis.source,
+            "values": int(values.execute()),
+            "customers_coverage": (
+                round(has_value["customer_id"].nunique() / customers, 4)
+                if customers
+                else None
+            ),
+            "mrr_coverage": (
+                round(int(has_value["mrr_cents"].sum()) / total_mrr, 4)
+                if total_mrr
+                else None
+            ),
+        }
 
     def customer_mrr(
         self,
@@ -633,7 +749,9 @@ class Workspace(AxisAdmin):
         ]
         frame["acquired_on"] = pd.to_datetime(frame["acquired_on"]).dt.date
         frame["mrr"] = frame.pop("mrr_cents").astype("int64") / 100
-        frame = frame.sort_values(["customer_id", *keys, "period"], kind="stable")
+        frame = frame.sort_values(
+            ["customer_id", *keys, "period"], kind="stable", key=self._sort_key(keys)
+        )
         return frame[out_columns].reset_index(drop=True)
 
     def mrr(
@@ -668,7 +786,9 @@ class Workspace(AxisAdmin):
             table = _report.period_table(
                 movements, states, columns, period_interval, periods
             )
-            return _report.to_frame(table, columns, keys, period_interval, periods)
+            return _report.to_frame(
+                table, columns, keys, period_interval, periods, self._sort_key(keys)
+            )
         finally:
             self._release()
 
@@ -780,7 +900,8 @@ class Workspace(AxisAdmin):
         """Return one page of customers and the number of customers matching
         `search` (in id, name, email or company, ignoring case).
 
-        The columns are customer_id, name, email, company, country, mrr (at the
+        The columns are customer_id, name, email, company, country (the code
+        that the country axis gives, before its label rules), mrr (at the
         report day, 0 when not paying), status (active, churned or never) and
         acquired_on. Rows run from the largest MRR down, then by id. The report
         day is the last day of the last month that `mrr` reports."""
@@ -801,7 +922,7 @@ class Workspace(AxisAdmin):
 
         The dict has five keys:
         - `customer`: the row of `customers`, with every column of the
-          customers table;
+          customers table and `country_raw`, the country as imported;
         - `metadata`: the customer's billing metadata, key to value;
         - `attributes`: the value of every customer-level axis at the report
           day, None where the customer has none;
@@ -813,32 +934,13 @@ class Workspace(AxisAdmin):
         return _customers.customer(self, customer_id, currency=currency, as_of=as_of)
 
 
-def _coverage_row(
-    axis: _axes.Axis, movements: ir.Table, column: str, end_exclusive: dt.date
-) -> dict[str, object]:
-    """Values and coverage of one axis at the end of the day before `end_exclusive`."""
-    values = movements.filter(movements[column] != _axes.NONE_LABEL)[column]
-    paying = _report.paying_segments(movements, column, end_exclusive).execute()
-    has_value = paying[paying[column] != _axes.NONE_LABEL]
-    customers = paying["customer_id"].nunique()
-    total_mrr = int(paying["mrr_cents"].sum())
-    return {
-        "key": axis.key,
-        "label": axis.label,
-        "level": axis.level,
-        "source": axis.source,
-        "values": int(values.nunique().execute()),
-        "customers_coverage": (
-            round(has_value["customer_id"].nunique() / customers, 4)
-            if customers
-            else None
-        ),
-        "mrr_coverage": (
-            round(int(has_value["mrr_cents"].sum()) / total_mrr, 4)
-            if total_mrr
-            else None
-        ),
-    }
+def _base_events(lm: ir.Table, settings: _engine.EngineSettings) -> ir.Table:
+    """Build the change events of the line MRR `lm` without axes, renewal gaps
+    bridged. Changes after the report day are scheduled, not yet happened, so
+    MRR is never projected past it."""
+    report_day = settings.as_of or dt.date.today()
+    ev = _engine.bridge_grace_gaps(_engine.events(lm, []), settings.grace_days)
+    return ev.filter(ev.day <= report_day)
 
 
 def _split(by: str | Sequence[str] | None) -> list[str]:

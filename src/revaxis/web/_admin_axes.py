@@ -216,7 +216,9 @@ def create_axis(
             ws.create_axis(
                 key.strip(),
                 label=label.strip() or None,
-                level=level,
+                # The form always sends a level; a derived axis takes its
+                # parent's, as the page says.
+                level=None if parent.strip() else level,
                 value_type=value_type,
                 source=source.strip() or "manual",
                 parent=parent.strip() or None,

@@ -193,7 +193,7 @@ def create_axis(body: AxisIn, request: Request, user: EditorUser) -> AxisOut:
             ws.create_axis(
                 body.key,
                 label=body.label,
-                level=body.level or "customer",
+                level=body.level,
                 value_type=body.value_type,
                 source=body.source or "manual",
                 parent=body.parent,
