@@ -566,7 +566,7 @@ def test_malformed_body_names_body(web_client, body):
 def test_login_redirect_keeps_query(web_client):
     response = web_client.get("/segments?kpi=mrr&axis=plan", follow_redirects=False)
     assert response.headers["location"] == (
-        "/login?next=%2Fsegments%3Fkpi%3Dmrr%26axis%3Dplan"
+        "/login?next=/segments%3Fkpi%3Dmrr%26axis%3Dplan"
     )
     login_page = web_client.get(response.headers["location"])
     assert 'value="/segments?kpi=mrr&amp;axis=plan"' in login_page.text

@@ -238,7 +238,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             wanted = request.url.path
             if request.url.query:
                 wanted += "?" + request.url.query
-            target += "?" + urlencode({"next": wanted})
+            target += "?" + urlencode({"next": wanted}, safe="/")
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
