@@ -62,8 +62,21 @@ def test_customer_list_search_and_page(web_client, api_headers):
         ({"limit": "ten"}, 422, "limit"),
         ({"as_of": "30/06/2025"}, 400, "as_of"),
         ({"currency": "ZZZ"}, 400, "currency"),
+        ({"offset": "99999999999999999999999"}, 422, "offset"),
+        ({"search": "c\x00"}, 400, "search"),
+        ({"as_of": "1677-09-21"}, 400, "as_of"),
     ],
-    ids=["limit-0", "limit-501", "offset", "limit-text", "as_of", "currency"],
+    ids=[
+        "limit-0",
+        "limit-501",
+        "offset",
+        "limit-text",
+        "as_of",
+        "currency",
+        "offset-too-large",
+        "search-nul",
+        "as_of-out-of-range",
+    ],
 )
 def test_customer_list_invalid(web_client, api_headers, params, status, parameter):
     response = web_client.get(
@@ -106,6 +119,46 @@ def test_customer_details(web_client, api_headers):
         "2025-04-01",
     ]
     assert details["movements"][1]["expansion"] == 50.0
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter", "message"),
+    [
+        ({"offset": "99999999999999999999999"}, "offset", "less than or equal to"),
+        ({"search": "c\x00"}, "search", "contains a NUL character"),
+        ({"as_of": "0001-01-01"}, "as_of", "use a day from 1900-01-01 to"),
+    ],
+    ids=["offset", "search", "as_of"],
+)
+def test_customer_list_invalid_message(
+    web_client, api_headers, params, parameter, message
+):
+    response = web_client.get(
+        "/api/v1/customers", params=params, headers=api_headers["viewer"]
+    )
+    error = response.json()["error"]
+    assert error["parameter"] == parameter
+    assert message in error["message"]
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "1677-09-21", "9999-12-31"])
+def test_customer_as_of_out_of_range(web_client, api_headers, as_of):
+    response = web_client.get(
+        "/api/v1/customers/c1", params={"as_of": as_of}, headers=api_headers["viewer"]
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["parameter"] == "as_of"
+    expected = f"Invalid as_of {as_of}: use a day from 1900-01-01 to 2200-12-31."
+    assert error["message"] == expected
+
+
+def test_customer_id_with_nul_not_found(web_client, api_headers):
+    response = web_client.get("/api/v1/customers/c1%00", headers=api_headers["viewer"])
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["parameter"] == "customer_id"
+    assert "Customer 'c1\\x00' not found" in error["message"]
 
 
 def test_customer_unknown(web_client, api_headers):

@@ -40,6 +40,9 @@ SEARCH_COLUMNS = ("customer_id", "name", "email", "company")
 # never: has never paid (no line, or only lines worth 0).
 STATUSES = ("active", "churned", "never")
 MAX_LIMIT = 10_000
+# Customers that a page may skip. DuckDB takes an OFFSET up to 2**63 - 1; this
+# bound is far above any real customer count and keeps page * size in range.
+MAX_OFFSET = 10**12
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,29 @@ def _status(mrr_cents: int, acquired_on: dt.date | None) -> str:
     return "never"
 
 
+def check_search(search: str | None) -> None:
+    """Raise InputError when `search` contains a NUL character.
+
+    Ibis writes string literals into the SQL text, and DuckDB's parser ends
+    a quoted string at a NUL byte, so such a search cannot be run.
+    """
+    if search is not None and "\x00" in search:
+        raise InputError(
+            f"Invalid search {search!r}: it contains a NUL character (\\x00). "
+            "Remove it and search again."
+        )
+
+
+def customer_exists(ws: Workspace, customer_id: str) -> bool:
+    """Return whether the workspace has a customer with id `customer_id`. An id
+    with a NUL character is never found, as it cannot go into a DuckDB query
+    (see `check_search`)."""
+    if "\x00" in customer_id:
+        return False
+    table = ws.table("customers")
+    return int(table.filter(table.customer_id == customer_id).count().execute()) > 0
+
+
 def _search_predicate(table: ir.Table, search: str) -> ir.BooleanValue:
     term = search.strip().casefold()
     return ibis.or_(
@@ -186,8 +212,11 @@ def customers(
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"Invalid limit {limit}: use 1 to {MAX_LIMIT} rows.")
-    if offset < 0:
-        raise InputError(f"Invalid offset {offset}: it cannot be negative.")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"Invalid offset {offset}: use 0 to {MAX_OFFSET:,}.")
+    check_search(search)
+    if as_of is not None:
+        _periods.check_day(as_of)
     cur = ws.report_currency(currency)
     table = ws.table("customers").select("customer_id", "name", "email", "company")
     if search and search.strip():
@@ -226,8 +255,9 @@ def customer(
     """Return one customer's details, as described in `Workspace.customer`,
     computed from that customer's invoice lines only."""
     cur = ws.report_currency(currency)
-    table = ws.table("customers")
-    if int(table.filter(table.customer_id == customer_id).count().execute()) == 0:
+    if as_of is not None:
+        _periods.check_day(as_of)
+    if not customer_exists(ws, customer_id):
         raise InputError(
             f"Customer {customer_id!r} not found; list customers with "
             "Workspace.customers() or GET /api/v1/customers."

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from revaxis._axes import SENTINEL_START, Axis
-from revaxis._customers import MAX_LIMIT
+from revaxis._customers import MAX_LIMIT, MAX_OFFSET, check_search
 from revaxis._errors import InputError
 from revaxis.web._admin_axes import values_settable
 from revaxis.web._admin_common import download, gettext, page, redirect
@@ -28,6 +28,8 @@ log = logging.getLogger("revaxis.web.customers")
 FormatQuery = Annotated[str | None, Query(alias="format")]
 AsOfQuery = Annotated[dt.date | None, Query(description="report day")]
 PAGE_SIZE = 50
+# The last page number that keeps the page's offset within MAX_OFFSET.
+MAX_PAGE_NUMBER = MAX_OFFSET // PAGE_SIZE + 1
 # Movement columns of `Workspace.movements` with their headings (msgids).
 MOVEMENT_COLUMNS = [
     ("new", "New"),
@@ -55,12 +57,16 @@ def customers_page(
     request: Request,
     user: AnyUser,
     q: str = "",
-    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE_NUMBER)] = 1,
     as_of: AsOfQuery = None,
     fmt: FormatQuery = None,
 ) -> Response:
     """Show one page of customers sorted by MRR; an htmx request for the
     results (the live search) gets only the results fragment."""
+    try:
+        check_search(q)
+    except InputError as exc:
+        raise ApiError(str(exc), "q") from None
     with workspace_of(request) as ws:
         if fmt:
             return download(_all_customers(ws, q, as_of), "customers", fmt)

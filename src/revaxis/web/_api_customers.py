@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from revaxis._errors import ImportRejected
+from revaxis._customers import MAX_OFFSET, check_search, customer_exists
+from revaxis._errors import ImportRejected, InputError
 from revaxis.web._api_common import (
     AsOfQuery,
     CurrencyQuery,
@@ -70,7 +71,12 @@ def list_customers(
         int, Query(description=f"Page size, 1 to {MAX_PAGE}.")
     ] = DEFAULT_PAGE,
     offset: Annotated[
-        int, Query(description="Matching customers to skip before the page.")
+        int,
+        Query(
+            le=MAX_OFFSET,
+            description=f"Matching customers to skip before the page, 0 to "
+            f"{MAX_OFFSET}.",
+        ),
     ] = 0,
     currency: CurrencyQuery = None,
     as_of: AsOfQuery = None,
@@ -81,6 +87,10 @@ def list_customers(
         raise ApiError(f"Invalid limit {limit}: use 1 to {MAX_PAGE}.", "limit")
     if offset < 0:
         raise ApiError(f"Invalid offset {offset}: it cannot be negative.", "offset")
+    try:
+        check_search(search)
+    except InputError as exc:
+        raise ApiError(str(exc), "search") from None
     day = parse_day(as_of, "as_of")
     with workspace_of(request) as ws:
         reporting = reporting_currency(ws, currency)
@@ -169,9 +179,7 @@ def set_attribute(
 
 def _check_customer(ws: Workspace, customer_id: str) -> None:
     """Raise a 404 ApiError when the workspace has no such customer."""
-    table = ws.table("customers")
-    count = table.filter(table.customer_id == customer_id).count().execute()
-    if int(count) == 0:
+    if not customer_exists(ws, customer_id):
         raise ApiError(
             f"Customer {customer_id!r} not found; list customers with "
             "GET /api/v1/customers.",
