@@ -333,6 +333,30 @@ def test_upload_values_rejected(web_client, api_headers):
     assert details["attributes"]["manager"] is None
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("v.csv", b"", "the file is empty; the header must name id, value"),
+        ("v.csv", b"\xff\xfeid,value\n", "byte 0 is not UTF-8 text"),
+        ("v.xlsx", b"junk", "not a valid Excel workbook"),
+    ],
+    ids=["empty-csv", "binary-csv", "junk-xlsx"],
+)
+def test_upload_values_unreadable(web_client, api_headers, name, content, reason):
+    editor = api_headers["editor"]
+    web_client.post("/api/v1/axes", json={"key": "manager"}, headers=editor)
+    response = web_client.post(
+        "/api/v1/axes/manager/values",
+        files={"file": (name, content, "application/octet-stream")},
+        headers=editor,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["parameter"] == "file"
+    assert error["problems"][0]["file"] == name
+    assert reason in error["problems"][0]["reason"]
+
+
 def test_upload_values_wrong_file_type(web_client, api_headers):
     response = web_client.post(
         "/api/v1/axes/channel/values",

@@ -313,8 +313,21 @@ def test_report_invalid_parameter(
         ({"to": "9999-Q4"}, "to", "the year must be from 1900 to 2200"),
         ({"to": "2263"}, "to", "the year must be from 1900 to 2200"),
         ({"to": "2262-04"}, "to", "the year must be from 1900 to 2200"),
+        # 2025-01 (the first period with MRR) to 2200-12: 176 years of months.
+        (
+            {"to": "2200-12", "by": "plan,country"},
+            "to",
+            "from 2025-01 to 2200-12 covers 2,112 months, and a report covers at "
+            "most 1,200 periods",
+        ),
         # 1900-01 to 2025-06: 125 years of months and 6 more, 1,506 months.
         ({"from": "1900-01", "to": "2025-06"}, "to", "covers 1,506 months"),
+        # Nobody pays after June 2025, so the default last period is 2025-06.
+        (
+            {"from": "2030-01", "as_of": AS_OF},
+            "from",
+            "from 2030-01 is after the last period 2025-06",
+        ),
     ],
     ids=[
         "from",
@@ -325,7 +338,9 @@ def test_report_invalid_parameter(
         "to-year-9999",
         "to-year-2263",
         "to-past-pandas",
+        "too-many-periods",
         "too-many-both-given",
+        "empty-default-end",
     ],
 )
 def test_period_invalid_parameter(
@@ -336,6 +351,19 @@ def test_period_invalid_parameter(
     error = response.json()["error"]
     assert error["parameter"] == parameter
     assert message in error["message"]
+
+
+def test_empty_range_names_api_parameters(web_client, api_headers):
+    response = web_client.get(
+        "/api/v1/mrr",
+        params={"from": "2030-01", "as_of": AS_OF},
+        headers=api_headers["viewer"],
+    )
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "--from" not in message
+    assert "--to" not in message
+    assert "Give a `from` on or before 2025-06, or leave `from` out." in message
 
 
 def test_drill_period_out_of_range(web_client, api_headers):

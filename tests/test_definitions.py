@@ -420,6 +420,21 @@ def test_report_day_out_of_range(make_workspace, day):
         ws.kpis(as_of=day)
 
 
+def test_period_range_too_long(make_workspace):
+    ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
+    # 2024-01 to 2124-12 is 101 years, 1,212 months.
+    with pytest.raises(revaxis.PeriodError, match="covers 1,212 months, and a"):
+        ws.mrr(end="2124-12", as_of=AS_OF)
+    # The same years in quarters are 404 periods.
+    assert len(ws.mrr(end="2124-Q4", interval="quarter", as_of=AS_OF)) == 404
+
+
+def test_empty_period_range(make_workspace):
+    ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
+    with pytest.raises(revaxis.PeriodError, match="first period 2030-01 is after"):
+        ws.mrr(start="2030-01", as_of=AS_OF)
+
+
 def test_unknown_axis_is_clear(make_workspace):
     ws = make_workspace([line("a", "2024-01-01", "2024-02-01", 10)])
     with pytest.raises(revaxis.UnknownAxisError, match="Unknown axis 'planet'"):

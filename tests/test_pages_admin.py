@@ -174,6 +174,27 @@ def test_customer_exports(viewer):
     assert attributes.content[:2] == b"PK"
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("page=99999999999999999999", "Invalid value for page"),
+        ("q=%00", "Invalid search &#39;\\x00&#39;: it contains a NUL character"),
+        ("as_of=9999-12-31", "Invalid report day 9999-12-31"),
+    ],
+    ids=["page", "q", "as_of"],
+)
+def test_customers_invalid_query(viewer, query, message):
+    response = viewer.get(f"/customers?{query}")
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_customer_id_with_nul_is_404(viewer):
+    response = viewer.get("/customers/c1%00")
+    assert response.status_code == 404
+    assert "Customer &#39;c1\\x00&#39; not found" in response.text
+
+
 def test_unknown_customer_is_404(viewer):
     response = viewer.get("/customers/nobody")
     assert response.status_code == 404
@@ -461,6 +482,32 @@ def test_rejected_axis_values_change_nothing(editor):
     assert _ws(editor).con.table("axis_values").count().execute() == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("v.csv", b"", "the file is empty"),
+        ("v.xlsx", b"junk", "not a valid Excel workbook"),
+    ],
+    ids=["empty-csv", "junk-xlsx"],
+)
+def test_unreadable_axis_values_file(editor, name, content, reason):
+    editor.post(
+        "/axes",
+        data={"csrf_token": editor.csrf, "key": "manager", "source": "manual"},
+    )
+    response = editor.post(
+        "/axes/manager/values",
+        data={"csrf_token": editor.csrf},
+        files={"file": (name, content, "application/octet-stream")},
+    )
+    assert response.status_code == 400
+    assert f"{name} was rejected: 1 problem(s)" in response.text
+    problems = re.search(
+        r'<table class="data problems">.*?</table>', response.text, re.S
+    )
+    assert reason in _text(problems.group(0))
+
+
 # Data -------------------------------------------------------------------------
 
 
@@ -560,6 +607,76 @@ def test_import_needs_a_format_for_one_file(editor):
     response = _upload(editor, [("export.csv", "a,b\n1,2\n")])
     assert response.status_code == 400
     assert "Cannot tell the format of export.csv" in response.text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("\udcff", "s.json: invalid JSON, byte 0 is not UTF-8 text"),
+        ("[" * 100_000, "s.json: invalid JSON, its arrays or objects are nested"),
+    ],
+    ids=["not-utf8", "too-deep"],
+)
+def test_import_of_unreadable_json(editor, content, message):
+    body = content.encode("utf-8", "surrogateescape")
+    response = editor.post(
+        "/data/import",
+        data={"csrf_token": editor.csrf},
+        files={"files": ("s.json", body, "application/json")},
+    )
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_import_of_two_files_with_one_name(editor):
+    response = _upload(
+        editor, [("customers.csv", CUSTOMERS_CSV), ("customers.csv", CUSTOMERS_CSV)]
+    )
+    assert response.status_code == 400
+    assert "Two uploaded files are named customers.csv" in response.text
+
+
+@pytest.mark.parametrize("mapping_name", ["upload", "..", "m" * 300 + ".toml"])
+def test_import_mapping_file_names(editor, mapping_name):
+    response = editor.post(
+        "/data/import",
+        data={"csrf_token": editor.csrf, "format": "mapped"},
+        files=[
+            ("files", ("export.csv", "a\n1\n", "text/csv")),
+            ("mapping_file", (mapping_name, "nonsense = 1\n", "text/plain")),
+        ],
+    )
+    # Each name is written or rejected as a name; the mapping is then invalid.
+    assert response.status_code == 400
+    text = _text(response.text)
+    if mapping_name == "..":
+        assert "Invalid file name &#39;..&#39;" in response.text
+    else:
+        assert "nonsense is not a canonical table or a mapping section" in text
+
+
+def test_import_of_a_long_file_name(editor):
+    name = "p" * 300 + ".csv"
+    response = _upload(editor, [(name, "customer_id\n")], format="periods")
+    assert response.status_code == 400
+    assert "p" * 116 + ".csv" in response.text
+
+
+def test_upload_over_body_limit_page(web_workspace_copy, monkeypatch):
+    from revaxis.web import create_app
+
+    monkeypatch.setenv("REVAXIS_MAX_UPLOAD_MB", "1")
+    app = create_app(web_workspace_copy)
+    with TestClient(app) as client:
+        csrf = _client_as(client, "editor@example.com")
+        response = client.post(
+            "/data/import",
+            data={"csrf_token": csrf},
+            files={"files": ("s.json", b"[]" * 1024**2, "application/json")},
+        )
+    app.state.workspace.close()
+    assert response.status_code == 413
+    assert "Request body too large" in response.text
 
 
 def test_import_report_of_another_user(editor, web_workspace_copy):

@@ -280,10 +280,7 @@ class AxisAdmin:
         path = Path(path)
         if not path.exists():
             raise InputError(f"File not found: {path}.")
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = _read_values_file(path)
         frame.columns = [str(c).strip().lower() for c in frame.columns]
         missing = [c for c in ("id", "value") if c not in frame.columns]
         if missing:
@@ -474,3 +471,35 @@ class AxisAdmin:
 
 def none_label() -> str:
     return NONE_LABEL
+
+
+def _read_values_file(path: Path) -> pd.DataFrame:
+    """Read a file of axis values, every cell as text. Raises ImportRejected,
+    naming the file, when it is empty or not a valid CSV or Excel file."""
+    import zipfile
+
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            return pd.read_excel(
+                path, dtype=str, keep_default_na=False, engine="openpyxl"
+            )
+        except (zipfile.BadZipFile, KeyError, InvalidFileException) as exc:
+            reason = (
+                f"not a valid Excel workbook ({exc}); save it as .xlsx or export "
+                "it as CSV"
+            )
+    else:
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            reason = (
+                "the file is empty; the header must name id, value and optionally "
+                "valid_from"
+            )
+        except pd.errors.ParserError as exc:
+            reason = f"not a valid CSV file ({exc})"
+        except UnicodeDecodeError as exc:
+            reason = f"byte {exc.start} is not UTF-8 text; save the file as UTF-8 CSV"
+    raise ImportRejected([Problem(path.name, None, None, None, reason)], 0)

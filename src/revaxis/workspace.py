@@ -508,7 +508,8 @@ class Workspace(AxisAdmin):
         They run from `start`, else the first period with MRR. They end at
         `end`, else at the report day's period while anyone pays, else at the
         period of the latest invoice date or MRR change, never after the report
-        day."""
+        day. Raises PeriodRangeError when they are empty or more than
+        `_periods.MAX_PERIODS`."""
         if start is not None:
             first = _periods.parse_label(start, interval)
         else:
@@ -536,14 +537,7 @@ class Workspace(AxisAdmin):
                     return None
                 last_day = min(max(known), report_day)
             last = _periods.period_start(last_day, interval)
-        if last < first:
-            raise InputError(
-                f"The period range is empty: the first period "
-                f"{_periods.label(first, interval)} is after the last period "
-                f"{_periods.label(last, interval)}. Give a --from (start) before "
-                "--to (end), or leave them out."
-            )
-        return _periods.period_starts(first, last, interval)
+        return _periods.period_range(first, last, interval)
 
     @staticmethod
     def _anyone_paying(states: ir.Table) -> bool:

@@ -30,6 +30,7 @@ from revaxis.web._admin_common import (
 )
 from revaxis.web._app import ApiError, render, workspace_of
 from revaxis.web._security import AnyUser, EditorUser
+from revaxis.web._uploads import upload_name
 from revaxis.workspace import Workspace
 
 router = APIRouter()
@@ -468,7 +469,7 @@ def upload_values(
             )
             return _axis_page(request, ws, key, 400, error=message)
         with tempfile.TemporaryDirectory(prefix="revaxis-values-") as folder:
-            path = Path(folder) / name
+            path = Path(folder) / upload_name(name)
             path.write_bytes(file.file.read())
             try:
                 written = ws.import_axis_values(key, path)

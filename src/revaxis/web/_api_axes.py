@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +31,7 @@ from revaxis.web._api_common import (
 )
 from revaxis.web._app import ApiError, workspace_of
 from revaxis.web._security import AnyUser, EditorUser
+from revaxis.web._uploads import upload_name
 from revaxis.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1", tags=["axes"])
@@ -324,7 +324,7 @@ def upload_values(
         )
     with tempfile.TemporaryDirectory(prefix="revaxis-values-") as folder:
         # The problems of a rejected file name it, so it keeps its own name.
-        path = Path(folder) / _safe_name(name)
+        path = Path(folder) / upload_name(name)
         path.write_bytes(file.file.read())
         with workspace_of(request) as ws:
             _axis_or_404(ws, key)
@@ -347,10 +347,6 @@ def upload_values(
                 raise ApiError(str(exc), "key") from None
     log.info("%s imported %d value(s) of axis %s", user.email, written, key)
     return {"key": key, "rows_written": written}
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "values.csv"
 
 
 # Rules -------------------------------------------------------------------------
