@@ -163,6 +163,34 @@ def _emit(
         output.write_text(text, encoding="utf-8")
 
 
+def _period_report(
+    report: str,
+    by: str | None,
+    from_: str | None,
+    to: str | None,
+    interval: IntervalOption,
+    currency: str | None,
+    filter_: str | None,
+    as_of: str | None,
+) -> tuple[pd.DataFrame, str]:
+    """Run `ws.mrr` or `ws.kpis`, which take the same options, and return the
+    frame with the reporting currency."""
+    try:
+        with _workspace() as ws:
+            frame = getattr(ws, report)(
+                by=by,
+                start=from_,
+                end=to,
+                interval=interval.value,
+                currency=currency,
+                filter=filter_,
+                as_of=parse_day(as_of, "--as-of"),
+            )
+            return frame, ws.report_currency(currency)
+    except RevaxisError as exc:
+        _fail(exc)
+
+
 @app.command()
 def mrr(
     by: ByOption = None,
@@ -183,20 +211,9 @@ def mrr(
     contraction are positive numbers.
     """
     _check_output(format, output)
-    try:
-        with _workspace() as ws:
-            frame = ws.mrr(
-                by=by,
-                start=from_,
-                end=to,
-                interval=interval.value,
-                currency=currency,
-                filter=filter_,
-                as_of=parse_day(as_of, "--as-of"),
-            )
-            shown_currency = ws.report_currency(currency)
-    except RevaxisError as exc:
-        _fail(exc)
+    frame, shown_currency = _period_report(
+        "mrr", by, from_, to, interval, currency, filter_, as_of
+    )
     title = f"MRR in {shown_currency}"
     if format is ReportFormat.table:
         _print_frame(frame, OutputFormat.table, title)
@@ -226,20 +243,9 @@ def kpis(
     docs/kpis.md.
     """
     _check_output(format, output)
-    try:
-        with _workspace() as ws:
-            frame = ws.kpis(
-                by=by,
-                start=from_,
-                end=to,
-                interval=interval.value,
-                currency=currency,
-                filter=filter_,
-                as_of=parse_day(as_of, "--as-of"),
-            )
-            shown_currency = ws.report_currency(currency)
-    except RevaxisError as exc:
-        _fail(exc)
+    frame, shown_currency = _period_report(
+        "kpis", by, from_, to, interval, currency, filter_, as_of
+    )
     labels = 1 + len(split_axes(by))
     _emit(frame, format, output, f"KPIs in {shown_currency}", "kpis", (frame, labels))
 

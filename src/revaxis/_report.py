@@ -13,7 +13,8 @@ import pandas as pd
 from revaxis import _periods
 from revaxis._engine import MOVEMENTS
 
-MRR_COLUMNS = [
+# Amount columns of the MRR bridge, in the reporting currency.
+MRR_AMOUNTS = [
     "mrr_start",
     "new",
     "expansion",
@@ -24,6 +25,9 @@ MRR_COLUMNS = [
     "transfer_out",
     "fx",
     "mrr_end",
+]
+MRR_COLUMNS = [
+    *MRR_AMOUNTS,
     "customers_start",
     "customers_end",
     "new_customers",

@@ -22,6 +22,7 @@ from revaxis import _periods
 from revaxis._axes import Axis
 from revaxis._drill import Drill
 from revaxis._errors import RevaxisError
+from revaxis._report import MRR_AMOUNTS
 from revaxis.web._app import ApiError, render, workspace_of
 from revaxis.web._explorer import CHART_SEGMENTS, explore
 from revaxis.web._exports import export_response
@@ -52,20 +53,6 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger("revaxis.web.reports")
 
 Show = Callable[[object, str], str]
-
-# Amount columns of the MRR bridge (Workspace.mrr), rounded to the cent.
-BRIDGE_AMOUNTS = [
-    "mrr_start",
-    "new",
-    "expansion",
-    "contraction",
-    "churn",
-    "reactivation",
-    "transfer_in",
-    "transfer_out",
-    "fx",
-    "mrr_end",
-]
 
 
 def _shower(request: Request, currency: str) -> Show:
@@ -192,7 +179,7 @@ def overview(request: Request, user: AnyUser) -> Response:
             intervals=_periods.INTERVALS,
             empty=not options.errors,
         )
-    bridge = _round_amounts(bridge, BRIDGE_AMOUNTS)
+    bridge = _round_amounts(bridge, MRR_AMOUNTS)
     bridge["net_new_mrr"] = net_new_mrr(bridge)
     money_kpis = [key for key, kpi in KPIS.items() if kpi.kind == "money"]
     kpis = _round_amounts(kpis, money_kpis)
