@@ -6,7 +6,7 @@ routes on a generated history, served by `revaxis serve` in its own process.
 The script generates the demo history (seed 42, ending 2025-06-30) into a fresh
 workspace under benchmarks/work/, adds a user with an API token and starts
 `revaxis serve` on a free port of 127.0.0.1. Each request is sent once to warm
-up, then `--repeat` times in a row, round-robin over the requests; a request
+up, then `--repeat` times in a row, round-robin over the requests. A request
 that does not return 200 stops the benchmark. The script prints the median,
 minimum and maximum wall time of each request as seen by the client (httpx),
 and the server's peak RSS (VmHWM) after the runs, and appends them to

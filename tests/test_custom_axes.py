@@ -65,9 +65,10 @@ def test_label_rules_clean_channel(channel_ws):
 
 
 def test_regex_rule_matches_in_linear_time(make_workspace):
-    # (a|a)*$ backtracks exponentially in a backtracking engine (Python's re
-    # would need about 2**60 steps on this label); RE2 answers at once. It
-    # matches the empty string at the label's end, so the label becomes "A".
+    # (a|a)*$ backtracks exponentially in a backtracking engine: by estimate,
+    # Python's re would take about 2**60 steps on this label. RE2 matches at
+    # once. The pattern matches the empty string at the label's end, so the
+    # label becomes "A".
     label = "a" * 60 + "b"
     ws = make_workspace(
         [line("x", "2024-01-01", "2024-02-01", 10)],

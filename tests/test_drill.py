@@ -1,8 +1,9 @@
 """Workspace.drill: the rows behind a report number add up to that number.
 
-The workspace is the web app's test workspace (tests/webapp.py): c1 Pro 100
-from January to June 2025, c2 Basic 50 from January to March, c3 Basic 50 in
-February and March then Pro 100 from April, c4 Pro 100 from March.
+The workspace is the web app's test workspace (tests/webapp.py). c1 pays Pro
+100 from January to June 2025 and c2 Basic 50 from January to March. c3 pays
+Basic 50 in February and March, then Pro 100 from April. c4 pays Pro 100 from
+March.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _CASES = [
 
 
 def _cached(method):
-    """Wrap a report method so that each distinct call runs once; the data never
+    """Wrap a report method so that each distinct call runs once. The data never
     changes in this module, and hundreds of drills reuse a few reports."""
     results: dict[str, pd.DataFrame] = {}
 

@@ -1,10 +1,10 @@
 """Report pages through the TestClient: overview, segments explorer, drill-down
 and cohorts, with numbers computed by hand from tests/webapp.py.
 
-Month by month the workspace's MRR is: January 150 (c1 Pro 100 + c2 Basic 50),
-February 200 (+ c3 Basic 50), March 300 (+ c4 Pro 100), then 300 in April,
-May and June: on 1 April c2 churns (-50) and c3 moves from Basic 50 to Pro 100
-(+50 expansion).
+Month by month the workspace's MRR is January 150 (c1 Pro 100 + c2 Basic 50),
+February 200 (+ c3 Basic 50) and March 300 (+ c4 Pro 100). It stays 300 in
+April, May and June, because on 1 April c2 churns (-50) while c3 moves from
+Basic 50 to Pro 100 (+50 expansion).
 """
 
 from __future__ import annotations

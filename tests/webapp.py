@@ -13,8 +13,8 @@ The data (USD, monthly lines, service_period_end exclusive):
 
 So, month by month (mrr_end): Jan 150, Feb 200, Mar 300, Apr 300 (c2 churns
 -50 on 1 April, c3 expands +50), May 300, Jun 300. Every line ends on 1 July
-2025, so with a report day in July or later nobody pays and the reports end
-in June 2025.
+2025, so with a report day in July or later no customer pays and the reports
+end in June 2025.
 """
 
 from __future__ import annotations

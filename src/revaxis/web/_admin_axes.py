@@ -217,8 +217,8 @@ def create_axis(
             ws.create_axis(
                 key.strip(),
                 label=label.strip() or None,
-                # The form always sends a level; a derived axis takes its
-                # parent's, as the page says.
+                # The form always sends a level, but a derived axis takes its
+                # parent's level, as the page explains.
                 level=None if parent.strip() else level,
                 value_type=value_type,
                 source=source.strip() or "manual",

@@ -235,10 +235,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             )
         target = "/login"
         if request.method == "GET" and request.url.path not in ("/", "/login"):
-            wanted = request.url.path
+            requested = request.url.path
             if request.url.query:
-                wanted += "?" + request.url.query
-            target += "?" + urlencode({"next": wanted}, safe="/")
+                requested += "?" + request.url.query
+            target += "?" + urlencode({"next": requested}, safe="/")
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)

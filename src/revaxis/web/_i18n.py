@@ -100,7 +100,7 @@ class Formatter:
 
 
 def _missing(value: object) -> bool:
-    """Whether a value is absent: None, NaN, or pandas' NaT and NA."""
+    """Return whether a value is absent: None, NaN, or pandas' NaT and NA."""
     if value is None:
         return True
     try:

@@ -22,7 +22,7 @@ def _safe_next(target: str | None) -> str:
     """Keep a redirect target on this site: a path, never another host.
 
     Browsers read a target that starts with two or more slashes (or a slash
-    and a backslash) as another host, whatever urlparse says of it, and
+    and a backslash) as another host, whatever urlparse returns for it, and
     ignore tabs and newlines inside it."""
     if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/overview"

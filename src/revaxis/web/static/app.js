@@ -1,7 +1,7 @@
 // Charts and exports of the revaxis web app.
 //
 // A chart is a <div class="chart" data-figure="ID"> next to a
-// <script type="application/json" id="ID"> that holds its Plotly figure
+// <script type="application/json" id="ID"> that contains its Plotly figure
 // ({"data": [...], "layout": {...}, "export": {"title": ...}}), so that pages
 // need no inline script. A button with data-png-for="CHART_DIV_ID" downloads
 // that chart as PNG, with the figure's export title above it.
